@@ -1,0 +1,30 @@
+# Two commands for a fresh machine:  `make demo` (set up + main job)  and  `make test` (set up + tests).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+
+# torch: a CPU build from pip's local find-links when the machine has one (no multi-GB CUDA
+# download), else the CPU wheel index. Override, e.g. `make setup TORCH_INSTALL="torch"` for CUDA.
+TORCH_INSTALL ?= --no-index torch
+
+.PHONY: setup demo test lint clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q $(TORCH_INSTALL) 2>/dev/null || $(PIP) install -q torch --index-url https://download.pytorch.org/whl/cpu
+	$(PIP) install -q -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/anas-zoo demo
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check anas_zoo tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,110 @@
+"""Weight files on disk: safetensors plus a JSON metadata record, verified by sha256 on load.
+
+A weight set ``NAME.TAG`` is two files side by side, ``NAME.TAG.safetensors`` and ``NAME.TAG.json``.
+They live in the bundled ``checkpoints/`` folder or in the local store of imported weights
+(``$ANAS_ZOO_HOME``, default ``~/.cache/anas_zoo/weights``). Never pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+FORMAT = "anas_zoo.weights/1"
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+class WeightsError(RuntimeError):
+    """Weights that are missing, corrupted, tampered with, or do not fit their model."""
+
+
+def store_dir() -> Path:
+    """The local store of imported weights: ``$ANAS_ZOO_HOME/weights`` or the user cache directory."""
+    home = os.environ.get("ANAS_ZOO_HOME")
+    if home:
+        return Path(home).expanduser() / "weights"
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "anas_zoo" / "weights"
+
+
+def search_dirs() -> list[Path]:
+    """Where local weights are looked for, in order: bundled checkpoints, then the local store."""
+    return [BUNDLED_DIR, store_dir()]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temp file in the same folder and rename, so a crash leaves no partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_weights(model: torch.nn.Module, record: dict, directory: str | Path, stem: str) -> Path:
+    """Write ``stem.safetensors`` and ``stem.json`` (``record`` + sha256) into ``directory``; returns the JSON path."""
+    directory = Path(directory)
+    weights_path = directory / f"{stem}.safetensors"
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    header = {"format": FORMAT, "record": json.dumps(record, sort_keys=True)}
+    _atomic_write(weights_path, lambda tmp: save_file(state, str(tmp), metadata=header))
+    full = {**record, "format": FORMAT, "file": weights_path.name, "sha256": sha256_of(weights_path)}
+    json_path = directory / f"{stem}.json"
+    _atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(full, indent=2, sort_keys=True) + "\n"))
+    return json_path
+
+
+def read_record(json_path: str | Path) -> dict:
+    """The metadata record of a weight set, without touching the weights."""
+    json_path = Path(json_path)
+    try:
+        record = json.loads(json_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise WeightsError(f"cannot read weight metadata {json_path}: {e}") from e
+    for key in ("file", "sha256", "genome"):
+        if key not in record:
+            raise WeightsError(f"weight metadata {json_path} has no '{key}' field")
+    return record
+
+
+def load_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(state_dict, record) of a weight set, after checking the file's sha256 against the record."""
+    json_path = Path(json_path)
+    record = read_record(json_path)
+    weights_path = json_path.parent / record["file"]
+    if not weights_path.is_file():
+        raise WeightsError(f"weights file {weights_path} named by {json_path} does not exist")
+    actual = sha256_of(weights_path)
+    if actual != record["sha256"]:
+        raise WeightsError(
+            f"sha256 mismatch for {weights_path}: metadata says {record['sha256']}, file has {actual}; "
+            "the file is corrupted or was modified — delete it and obtain it again"
+        )
+    return load_file(str(weights_path)), record
+
+
+def find_local(stem: str) -> Path | None:
+    """The JSON record of weight set ``stem`` in the first search folder that has it."""
+    for directory in search_dirs():
+        candidate = directory / f"{stem}.json"
+        if candidate.is_file():
+            return candidate
+    return None

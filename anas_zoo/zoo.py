@@ -1,0 +1,204 @@
+"""The model registry: names, weight tags with their metadata, ``list_models`` and ``load``.
+
+Names follow timm: ``attentivenas_a0`` is an architecture, ``attentivenas_a0.in1k`` one set of
+weights for it. Each entry records its MACs and params; a test recomputes them from the genome.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass, field
+
+from anas_zoo.space import ArchConfig, get_space
+from anas_zoo.static import StaticNet
+from anas_zoo.store import WeightsError, find_local, load_weights, search_dirs
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def imagenet_preprocessing(resolution: int) -> dict:
+    """The published evaluation pipeline: resize 256 → centre crop 224 → bicubic resize to ``resolution``."""
+    return {
+        "resize": 256,
+        "crop": 224,
+        "interpolation": "bilinear",
+        "resolution": resolution,
+        "resize_interpolation": "bicubic",
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+    }
+
+
+class UnknownModelError(ValueError):
+    """A model name or weight tag that is not registered."""
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One set of weights for an architecture: licence, metrics and how a user obtains it."""
+
+    tag: str
+    license: str
+    metrics: tuple[dict, ...]
+    how_to_get: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered architecture: genome, space, recorded MACs/params, preprocessing and weight tags."""
+
+    name: str
+    arch: ArchConfig
+    space: str
+    num_classes: int
+    macs: int
+    params: int
+    preprocessing: dict
+    weights: tuple[WeightSpec, ...] = ()
+    classes: tuple[str, ...] | None = None
+    description: str = ""
+    paper: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def weight(self, tag: str | None) -> WeightSpec:
+        if not self.weights:
+            raise UnknownModelError(f"'{self.name}' has no pretrained weights registered")
+        if tag is None:
+            return self.weights[0]
+        for spec in self.weights:
+            if spec.tag == tag:
+                return spec
+        raise UnknownModelError(
+            f"unknown weight tag '{tag}' for '{self.name}'; available: {[w.tag for w in self.weights]}"
+        )
+
+    def metadata(self, tag: str | None = None) -> dict:
+        """The metadata record of this model (and of weight tag ``tag`` when given)."""
+        record = {
+            "name": self.name,
+            "space": self.space,
+            "genome": self.arch.to_dict(),
+            "resolution": self.arch.resolution,
+            "num_classes": self.num_classes,
+            "macs": self.macs,
+            "params": self.params,
+            "preprocessing": self.preprocessing,
+            "classes": list(self.classes) if self.classes else None,
+            "description": self.description,
+            "paper": self.paper,
+        }
+        if tag is not None or self.weights:
+            spec = self.weight(tag)
+            record.update(tag=spec.tag, license=spec.license, metrics=list(spec.metrics))
+        return record
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(entry: ModelEntry) -> ModelEntry:
+    """Add an architecture to the registry (its space must be registered)."""
+    get_space(entry.space).validate(entry.arch)
+    if entry.name in _REGISTRY and _REGISTRY[entry.name] != entry:
+        raise ValueError(f"a different model named '{entry.name}' is already registered")
+    _REGISTRY[entry.name] = entry
+    return entry
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """``'arch.tag'`` → ``('arch', 'tag')``; ``'arch'`` → ``('arch', None)``."""
+    arch, _, tag = name.partition(".")
+    return arch, tag or None
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry of ``name`` (a tag suffix is ignored); unknown names list close matches."""
+    arch, _ = split_name(name)
+    try:
+        return _REGISTRY[arch]
+    except KeyError:
+        close = difflib.get_close_matches(arch, list(_REGISTRY), n=5, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownModelError(
+            f"unknown model '{name}'{hint} (anas-zoo list shows all {len(_REGISTRY)} models)"
+        ) from None
+
+
+def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
+    """Registered names matching a glob; ``pretrained=True`` lists ``name.tag`` for every weight set."""
+    names = []
+    for entry in sorted(_REGISTRY.values(), key=lambda e: e.name):
+        candidates = [f"{entry.name}.{w.tag}" for w in entry.weights] if pretrained else [entry.name]
+        names += [n for n in candidates if fnmatch.fnmatch(n, pattern)]
+    return names
+
+
+def find_weights(name: str, tag: str | None = None):
+    """Path of the local JSON record for ``name`` (with tag), or None when not present locally."""
+    entry = get_entry(name)
+    spec = entry.weight(tag or split_name(name)[1])
+    return find_local(f"{entry.name}.{spec.tag}")
+
+
+def load(
+    name: str, pretrained: bool = False, num_classes: int | None = None, **kwargs
+) -> StaticNet:
+    """Build a registered model; ``pretrained=True`` loads its weights strictly and returns it in eval mode.
+
+    ``name`` may carry a weight tag (``attentivenas_a0.in1k``). A ``num_classes`` different from the
+    entry's replaces the classifier with a freshly initialised one. ``kwargs`` go to :class:`StaticNet`.
+    """
+    entry = get_entry(name)
+    _, tag = split_name(name)
+    model = StaticNet(entry.arch, entry.space, entry.num_classes, **kwargs)
+    model.pretrained_cfg = entry.metadata(tag) if entry.weights else entry.metadata()
+    if pretrained:
+        spec = entry.weight(tag)
+        path = find_local(f"{entry.name}.{spec.tag}")
+        if path is None:
+            looked = ", ".join(str(d) for d in search_dirs())
+            raise WeightsError(
+                f"no local weights for '{entry.name}.{spec.tag}' (looked in {looked}). {spec.how_to_get}"
+            )
+        load_into(model, path)
+        model.eval()
+    if num_classes is not None and num_classes != model.num_classes:
+        model.reset_classifier(num_classes)
+    return model
+
+
+def load_into(model: StaticNet, json_path) -> dict:
+    """Load a verified weight set into ``model`` strictly; the record's genome must be the model's."""
+    state, record = load_weights(json_path)
+    if ArchConfig.from_dict(record["genome"]) != model.arch:
+        raise WeightsError(f"weights {json_path} are for genome {record['genome']}, not {model.arch.to_dict()}")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"weights {json_path} do not fit the model: {e}") from e
+    model.pretrained_cfg = {**getattr(model, "pretrained_cfg", {}), **record}
+    return record
+
+
+def model_info(name: str) -> dict:
+    """Everything known about a model, including which of its weight sets are available locally."""
+    entry = get_entry(name)
+    info = entry.metadata()
+    info.pop("tag", None)
+    info.pop("license", None)
+    info.pop("metrics", None)
+    info["weights"] = [
+        {
+            "tag": w.tag,
+            "license": w.license,
+            "metrics": list(w.metrics),
+            "available": find_local(f"{entry.name}.{w.tag}") is not None,
+            "how_to_get": w.how_to_get,
+        }
+        for w in entry.weights
+    ]
+    return info
+
