@@ -1,0 +1,1 @@
+"""Training core: data, attentive sampling, losses, the sandwich-rule loop, BN calibration."""
