@@ -44,6 +44,7 @@ class WeightSpec:
     metrics: tuple[dict, ...]
     how_to_get: str
     description: str = ""
+    hub_repo: str = ""  # "ORG/REPO[@revision]" that publishes these weights; empty: not on the Hub
 
 
 @dataclass(frozen=True)
@@ -143,28 +144,46 @@ def find_weights(name: str, tag: str | None = None):
     return find_local(f"{entry.name}.{spec.tag}")
 
 
+def resolve_weights(entry: ModelEntry, spec: WeightSpec):
+    """JSON record of a weight set, offline first: bundled checkpoints/, the local store, then its Hub repo."""
+    stem = f"{entry.name}.{spec.tag}"
+    path = find_local(stem)
+    if path is not None:
+        return path
+    looked = [str(d) for d in search_dirs()]
+    if spec.hub_repo:
+        from anas_zoo.hub import HubUnavailableError, fetch
+
+        try:
+            return fetch(spec.hub_repo)
+        except HubUnavailableError as e:
+            looked.append(str(e))
+    else:
+        looked.append("the Hugging Face Hub (no repo registered for these weights)")
+    raise WeightsError(f"no weights for '{stem}'; looked in: {'; '.join(looked)}. {spec.how_to_get}")
+
+
 def load(
-    name: str, pretrained: bool = False, num_classes: int | None = None, **kwargs
+    name: str, pretrained: bool | None = None, num_classes: int | None = None, **kwargs
 ) -> StaticNet:
     """Build a registered model; ``pretrained=True`` loads its weights strictly and returns it in eval mode.
 
     ``name`` may carry a weight tag (``attentivenas_a0.in1k``). A ``num_classes`` different from the
     entry's replaces the classifier with a freshly initialised one. ``kwargs`` go to :class:`StaticNet`.
+    ``hf-hub:ORG/REPO[@revision]`` loads a published repo, with its weights unless ``pretrained=False``.
     """
-    entry = get_entry(name)
-    _, tag = split_name(name)
-    model = StaticNet(entry.arch, entry.space, entry.num_classes, **kwargs)
-    model.pretrained_cfg = entry.metadata(tag) if entry.weights else entry.metadata()
-    if pretrained:
-        spec = entry.weight(tag)
-        path = find_local(f"{entry.name}.{spec.tag}")
-        if path is None:
-            looked = ", ".join(str(d) for d in search_dirs())
-            raise WeightsError(
-                f"no local weights for '{entry.name}.{spec.tag}' (looked in {looked}). {spec.how_to_get}"
-            )
-        load_into(model, path)
-        model.eval()
+    if name.startswith("hf-hub:"):
+        from anas_zoo.hub import load_from_hub
+
+        model = load_from_hub(name, pretrained=pretrained is not False, **kwargs)
+    else:
+        entry = get_entry(name)
+        _, tag = split_name(name)
+        model = StaticNet(entry.arch, entry.space, entry.num_classes, **kwargs)
+        model.pretrained_cfg = entry.metadata(tag) if entry.weights else entry.metadata()
+        if pretrained:
+            load_into(model, resolve_weights(entry, entry.weight(tag)))
+            model.eval()
     if num_classes is not None and num_classes != model.num_classes:
         model.reset_classifier(num_classes)
     return model

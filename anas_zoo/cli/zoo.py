@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from anas_zoo.cli.common import print_json, run
+from anas_zoo.cli.common import fail, print_json, run
 from anas_zoo.zoo import list_models, load, model_info
 
 
@@ -74,6 +74,56 @@ def _demo(args: argparse.Namespace) -> None:
               f"{r['forward_ms']:>12.2f}  {genome}")
 
 
+def _publish_report(report: dict, as_json: bool) -> None:
+    if as_json:
+        print_json(report)
+        return
+    where = report.get("folder") or report.get("commit_url")
+    print(f"{report['repo_type']} repo {report['repo_id']}: {len(report['files'])} files -> {where}")
+    for name in report["files"]:
+        print(f"  {name}")
+
+
+def _publish(args: argparse.Namespace) -> int | None:
+    """Publish a model repo (weights, config.json, model card, optional ONNX) or write it with --to-dir."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from anas_zoo.hub import PublishError, publish
+
+    try:
+        report = publish(args.name, args.repo_id, revision=args.revision, private=args.private,
+                         with_onnx=args.with_onnx, to_dir=args.to_dir, token=args.token,
+                         pretrained=args.pretrained, results_dir=args.results_dir)
+    except (PublishError, HfHubHTTPError) as e:
+        return fail(str(e))
+    _publish_report(report, args.json)
+
+
+def _publish_results(args: argparse.Namespace) -> int | None:
+    """Publish the latency/Pareto results folder as a dataset repo, or write it with --to-dir."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from anas_zoo.hub import PublishError, publish_results
+
+    try:
+        report = publish_results(args.repo_id, results_dir=args.results_dir, revision=args.revision,
+                                 private=args.private, to_dir=args.to_dir, token=args.token)
+    except (PublishError, HfHubHTTPError) as e:
+        return fail(str(e))
+    _publish_report(report, args.json)
+
+
+def _add_hub_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repo-id", required=True, help="Hub repo ORG/REPO")
+    p.add_argument("--revision", help="branch to push to (created if missing; default main)")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--to-dir", help="write the repo layout into this new folder instead of uploading (no network)")
+    p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
+    p.add_argument("--results-dir", default="benchmarks/results",
+                   help="latency harness results folder (default benchmarks/results)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anas-zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("publish", help="publish a model to the Hugging Face Hub (or a folder with --to-dir)")
+    p.add_argument("name", help="registered model name, optionally with a weight tag (name.tag)")
+    _add_hub_options(p)
+    p.add_argument("--with-onnx", action="store_true", help="also export and publish ONNX files with sidecars")
+    p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
+                   help="publish the resolved weights (default); --no-pretrained publishes seeded random "
+                        "weights tagged 'untrained'")
+    p.set_defaults(func=_publish)
+
+    p = sub.add_parser("publish-results", help="publish latency/Pareto tables, JSON and plots as a Hub dataset repo")
+    _add_hub_options(p)
+    p.set_defaults(func=_publish_results)
     return parser
 
 

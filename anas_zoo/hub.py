@@ -1,0 +1,374 @@
+"""Hugging Face Hub: publish model repos and a results dataset repo, fetch published weights.
+
+A model repo holds ``model.safetensors``, ``config.json`` and a ``README.md`` model card (plus
+``onnx/`` when asked). ``config.json`` is the weight set's metadata record in the local store's
+format (genome, space, preprocessing, classes, MACs, params, metrics with their source, licence and
+the sha256 of ``model.safetensors``), so :func:`anas_zoo.store.load_weights` verifies a download
+exactly like a local file. Downloads go through ``hf_hub_download`` and its cache, so ``HF_HOME`` /
+``HF_HUB_CACHE``, ``HF_HUB_OFFLINE`` and ``HF_ENDPOINT`` apply as for any Hub library.
+Publishing writes the repo folder (``to_dir``, no network) or uploads it with ``HfApi.create_repo``
++ ``upload_folder``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import httpx2
+import torch
+from huggingface_hub import DatasetCardData, EvalResult, HfApi, ModelCardData, constants, hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError
+
+from anas_zoo.space import SearchSpace, StageSpec, get_space
+from anas_zoo.static import StaticNet
+from anas_zoo.store import WeightsError, read_record, save_weights
+from anas_zoo.zoo import get_entry, load, load_into, split_name
+
+HUB_PREFIX = "hf-hub:"
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+CARD_FILE = "README.md"
+ONNX_DIR = "onnx"
+#: The project's own licence (pyproject.toml), as a Hub licence id; imported weights keep theirs.
+PROJECT_LICENSE = "apache-2.0"
+DEFAULT_RESULTS_DIR = Path("benchmarks/results")
+RESULT_SUFFIXES = {".csv", ".json", ".jsonl", ".md", ".png", ".svg", ".html", ".txt"}
+UNTRAINED_TAG = "untrained"
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+#: What a failed Hub request can raise: HTTP errors, missing entries, offline/connection errors.
+_HUB_ERRORS = (HfHubHTTPError, EntryNotFoundError, HFValidationError, OSError, httpx2.HTTPError)
+_DATASET_NAMES = {"imagenet-1k": "ImageNet-1k", "cifar10": "CIFAR-10", "cifar-10": "CIFAR-10"}
+
+
+class HubUnavailableError(WeightsError):
+    """A Hub repo that could not be reached or read (offline, no connection, missing repo or file)."""
+
+
+class PublishError(RuntimeError):
+    """A repo that cannot be written or uploaded as asked."""
+
+
+# ----- names and downloads ---------------------------------------------------------------------
+def parse_hub_name(name: str) -> tuple[str, str | None]:
+    """``'hf-hub:ORG/REPO@rev'`` (prefix optional) → ``('ORG/REPO', 'rev')``; no ``@rev`` → revision None."""
+    ref = name.removeprefix(HUB_PREFIX)
+    repo_id, _, revision = ref.partition("@")
+    if not _REPO_ID.match(repo_id) or "@" in revision or (ref.endswith("@") and not revision):
+        raise ValueError(f"bad Hub repo '{name}': expected {HUB_PREFIX}ORG/REPO or {HUB_PREFIX}ORG/REPO@REVISION")
+    return repo_id, revision or None
+
+
+def _where(repo_id: str, revision: str | None, cache_dir) -> str:
+    return (f"the Hugging Face Hub repo {repo_id}@{revision or 'main'} at {constants.ENDPOINT} "
+            f"(cache {cache_dir or constants.HF_HUB_CACHE})")
+
+
+def _reason(error: BaseException) -> str:
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set and the files are not in the cache"
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    cause = error.__cause__
+    return f"{text} ({type(cause).__name__}: {cause})" if cause is not None else text
+
+
+def fetch(name: str, weights: bool = True, cache_dir=None, token=None) -> Path:
+    """Path of a published repo's ``config.json`` in the Hub cache, with its weights next to it when ``weights``.
+
+    Both files come from the same commit: the weights are fetched at the commit that served the config.
+    """
+    repo_id, revision = parse_hub_name(name)
+    try:
+        config = Path(hf_hub_download(repo_id, CONFIG_FILE, revision=revision, cache_dir=cache_dir, token=token))
+        record = read_record(config)
+        if Path(record["file"]).name != record["file"]:
+            raise WeightsError(f"{repo_id}/{CONFIG_FILE} names weights '{record['file']}' outside the repo root")
+        if weights:
+            hf_hub_download(repo_id, record["file"], revision=config.parent.name, cache_dir=cache_dir, token=token)
+    except _HUB_ERRORS as e:
+        raise HubUnavailableError(f"{_where(repo_id, revision, cache_dir)}: {_reason(e)}") from e
+    return config
+
+
+def space_of(record: dict) -> SearchSpace:
+    """The search space a published record was built in: its embedded ``space_spec``, else the registered one."""
+    spec = record.get("space_spec")
+    if not spec:
+        return get_space(record["space"])
+    tuples = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items() if k != "stages"}
+    stages = tuple(StageSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in s.items()})
+                   for s in spec["stages"])
+    return SearchSpace(**tuples, stages=stages)
+
+
+def load_from_hub(name: str, pretrained: bool = True, cache_dir=None, token=None, **kwargs) -> StaticNet:
+    """Build the model of a published repo (``hf-hub:ORG/REPO[@rev]``); with ``pretrained`` its verified weights, eval mode."""
+    config = fetch(name, weights=pretrained, cache_dir=cache_dir, token=token)
+    record = read_record(config)
+    model = StaticNet(record["genome"], space_of(record), record["num_classes"], **kwargs)
+    model.pretrained_cfg = {**record, "hub": name}
+    if pretrained:
+        load_into(model, config)
+        model.eval()
+    return model
+
+
+# ----- model repo ------------------------------------------------------------------------------
+def _publish_record(name: str, pretrained: bool) -> tuple[StaticNet, dict]:
+    """The model to publish and its metadata record: the weights the resolver finds, or marked-untrained random ones."""
+    entry = get_entry(name)
+    if pretrained:
+        model = load(name, pretrained=True)
+        record = dict(model.pretrained_cfg)
+        record["weights_source"] = {"name": f"{entry.name}.{record['tag']}", "sha256": record.pop("sha256")}
+    else:
+        torch.manual_seed(0)
+        model = load(entry.name).eval()
+        record = entry.metadata()
+        record.update(tag=UNTRAINED_TAG, license=PROJECT_LICENSE, metrics=[], untrained=True)
+    for key in ("format", "file", "sha256", "hub"):
+        record.pop(key, None)
+    record["space_spec"] = dataclasses.asdict(model.space)
+    record["library_name"] = "anas_zoo"
+    return model, record
+
+
+def latency_rows(name: str, results_dir: str | Path = DEFAULT_RESULTS_DIR) -> list[dict]:
+    """Rows of every ``results.csv`` under ``results_dir`` whose ``model`` is this architecture (any weight tag)."""
+    results_dir = Path(results_dir)
+    arch = split_name(name)[0]
+    rows = []
+    for path in sorted(results_dir.glob("**/results.csv")):
+        with open(path, newline="") as f:
+            rows += [{**row, "source": path.relative_to(results_dir).as_posix()}
+                     for row in csv.DictReader(f) if split_name(row.get("model") or "")[0] == arch]
+    return rows
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _measured(metric: dict) -> bool:
+    return metric.get("source") != "reported"
+
+
+def _card_data(record: dict, with_onnx: bool) -> ModelCardData:
+    model_name = f"{record['name']}.{record['tag']}"
+    metrics = record.get("metrics") or []
+    eval_results = [
+        EvalResult(task_type="image-classification", dataset_type=m["dataset"],
+                   dataset_name=_DATASET_NAMES.get(m["dataset"], m["dataset"]), dataset_split=m.get("split"),
+                   metric_type="accuracy", metric_name=f"{key.replace('top', 'top-')} accuracy", metric_value=m[key])
+        for m in metrics if _measured(m) for key in ("top1", "top5") if m.get(key) is not None
+    ]
+    tags = ["anas_zoo", "attentivenas", "image-classification", "pytorch", "safetensors"]
+    tags += sorted({m["dataset"] for m in metrics})
+    tags += ["onnx"] * with_onnx + [UNTRAINED_TAG] * bool(record.get("untrained"))
+    return ModelCardData(library_name="anas_zoo", license=record["license"].lower(),
+                         pipeline_tag="image-classification", tags=tags, model_name=model_name,
+                         eval_results=eval_results or None)
+
+
+def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str], with_onnx: bool) -> str:
+    """README.md of a model repo: YAML front matter, usage, architecture, metrics and latency tables, licence."""
+    data = _card_data(record, with_onnx)
+    g = record["genome"]
+    genes = " | ".join(",".join(map(str, g[k])) for k in ("width", "depth", "kernel_size", "expand_ratio"))
+    pre = record["preprocessing"]
+    parts = [f"---\n{data.to_yaml()}\n---", f"# {data.model_name}"]
+    if record.get("untrained"):
+        parts.append("> **Untrained**: random initialisation (seed 0), published with `--no-pretrained` to test "
+                     "deployment pipelines. Its predictions are meaningless.")
+    parts.append(record.get("description") or "An AttentiveNAS sub-network from the anas_zoo model zoo.")
+    parts.append("## Usage\n\n```python\nimport anas_zoo\n\n"
+                 f'model = anas_zoo.load("{HUB_PREFIX}{repo_id}")  # weights verified by sha256, eval mode\n```\n\n'
+                 f"Input: {record['resolution']}×{record['resolution']} RGB images, preprocessed as "
+                 f"`config.json` records:\n\n```json\n{json.dumps(pre, indent=2, sort_keys=True)}\n```")
+    parts.append("## Architecture\n\n" + _table(
+        ["space", "resolution", "width \\| depth \\| kernel \\| expand", "MACs", "params", "classes"],
+        [[record["space"], record["resolution"], genes.replace("|", "\\|"),
+          f"{record['macs'] / 1e6:.1f} M", f"{record['params'] / 1e6:.2f} M", record["num_classes"]]])
+        + "\n\nMACs count conv and linear multiply-accumulates once (the papers' \"FLOPs\").")
+    metrics = record.get("metrics") or []
+    parts.append("## Metrics\n\n" + (_table(
+        ["dataset", "split", "top-1 %", "top-5 %", "source"],
+        [[m["dataset"], m.get("split", ""), m.get("top1", ""), m.get("top5", "") or "", m.get("source", "")]
+         for m in metrics]) if metrics else "not measured"))
+    parts.append("## Latency\n\n" + (_table(
+        ["backend", "precision", "device", "batch", "threads", "p50 ms", "p90 ms", "p99 ms", "images/s", "results"],
+        [[r.get(k, "") for k in ("backend", "precision", "device", "batch", "threads", "p50_ms", "p90_ms",
+                                 "p99_ms", "images_per_s", "source")] for r in latency])
+        + "\n\nMeasured with the anas_zoo latency harness (`benchmarks/results`)." if latency else "not measured"))
+    parts.append("## Files\n\n" + "\n".join(f"- `{f}`" for f in files))
+    licence = record["license"].lower()
+    parts.append(f"## Licence\n\n`{licence}`" + (
+        " — these are the authors' official weights, for non-commercial use only." if licence == "cc-by-nc-4.0"
+        else " — the anas_zoo project's licence."))
+    return "\n\n".join(parts) + "\n"
+
+
+def _export_onnx(model: StaticNet, folder: Path) -> None:
+    """ONNX files and their sidecar JSON under ``onnx/``, through the project's exporter."""
+    try:
+        from anas_zoo.export import to_onnx
+    except ImportError as e:
+        raise PublishError(
+            "--with-onnx needs the ONNX exporter anas_zoo.export.to_onnx, which this installation does not have"
+        ) from e
+    to_onnx(model, folder / ONNX_DIR / "model.onnx")
+
+
+def write_model_repo(name: str, folder: str | Path, repo_id: str, pretrained: bool = True, with_onnx: bool = False,
+                     results_dir: str | Path = DEFAULT_RESULTS_DIR) -> dict:
+    """Write the model repo of ``name`` into the empty folder ``folder``; returns a summary of what was written."""
+    parse_hub_name(repo_id)
+    folder = Path(folder)
+    model, record = _publish_record(name, pretrained)
+    record["repo_id"] = repo_id
+    json_path = save_weights(model, record, folder, Path(WEIGHTS_FILE).stem)
+    os.replace(json_path, folder / CONFIG_FILE)
+    if with_onnx:
+        _export_onnx(model, folder)
+    full = read_record(folder / CONFIG_FILE)
+    latency = latency_rows(name, results_dir)
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) + [CARD_FILE]
+    (folder / CARD_FILE).write_text(model_card(full, repo_id, latency, sorted(files), with_onnx))
+    return {"repo_id": repo_id, "repo_type": "model", "name": f"{full['name']}.{full['tag']}",
+            "license": full["license"].lower(), "sha256": full["sha256"], "untrained": bool(full.get("untrained")),
+            "latency_rows": len(latency), "files": sorted(files)}
+
+
+# ----- results dataset repo --------------------------------------------------------------------
+def _result_files(results_dir: Path) -> list[Path]:
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"results folder {results_dir} does not exist; run the latency harness first")
+    files = sorted(p for p in results_dir.rglob("*") if p.is_file() and p.suffix.lower() in RESULT_SUFFIXES
+                   and not any(part.startswith(".") for part in p.relative_to(results_dir).parts))
+    if not files:
+        raise FileNotFoundError(f"no results ({', '.join(sorted(RESULT_SUFFIXES))}) under {results_dir}")
+    return files
+
+
+def _csv_preview(path: Path, limit: int = 50) -> str:
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return "(empty)"
+    more = f"\n\n… {len(rows) - 1 - limit} more rows in `{path.name}`" if len(rows) - 1 > limit else ""
+    return _table(rows[0], rows[1:limit + 1]) + more
+
+
+def write_results_repo(results_dir: str | Path, folder: str | Path, repo_id: str) -> dict:
+    """Copy the Pareto tables, raw JSON and plots of ``results_dir`` into ``folder`` with a dataset card."""
+    parse_hub_name(repo_id)
+    results_dir, folder = Path(results_dir), Path(folder)
+    files = _result_files(results_dir)
+    notes = ""
+    copied = []
+    for path in files:
+        rel = path.relative_to(results_dir).as_posix()
+        if rel == CARD_FILE:
+            notes = path.read_text()
+            continue
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, folder / rel)
+        copied.append(rel)
+    csv_groups: dict[str, list[str]] = {}
+    for rel in copied:
+        if rel.endswith(".csv"):
+            csv_groups.setdefault(Path(rel).stem, []).append(rel)
+    data = DatasetCardData(license=PROJECT_LICENSE, pretty_name="anas_zoo latency and Pareto results",
+                           tags=["anas_zoo", "attentivenas", "latency", "benchmark", "pareto"],
+                           configs=[{"config_name": stem, "data_files": rels} for stem, rels in sorted(csv_groups.items())])
+    parts = [f"---\n{data.to_yaml()}\n---", "# anas_zoo latency and Pareto results",
+             ("Accuracy × MACs × measured latency of AttentiveNAS models, written by the anas_zoo latency harness "
+             "and search. Each table records the device and runtime it was measured on.")]
+    pareto = [rel for rel in copied if rel.endswith(".csv") and "pareto" in Path(rel).stem.lower()]
+    for rel in pareto:
+        parts.append(f"## {rel}\n\n{_csv_preview(folder / rel)}")
+    plots = [rel for rel in copied if Path(rel).suffix in {".png", ".svg"}]
+    if plots:
+        parts.append("## Plots\n\n" + "\n\n".join(f"![{rel}]({rel})" for rel in plots))
+    if notes:
+        parts.append("## Notes from the results folder\n\n" + notes)
+    parts.append("## Files\n\n" + "\n".join(f"- `{rel}`" for rel in copied))
+    (folder / CARD_FILE).write_text("\n\n".join(parts) + "\n")
+    return {"repo_id": repo_id, "repo_type": "dataset", "files": sorted(copied + [CARD_FILE]),
+            "pareto_tables": pareto, "plots": plots}
+
+
+# ----- writing locally or uploading ------------------------------------------------------------
+def _write_to_dir(to_dir: Path, write) -> dict:
+    """Build the repo in a temp folder beside ``to_dir`` and rename it into place: no partial repo on failure."""
+    to_dir = Path(to_dir)
+    if to_dir.exists() and (not to_dir.is_dir() or any(to_dir.iterdir())):
+        raise PublishError(f"--to-dir {to_dir} exists and is not an empty folder; choose a new folder")
+    to_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=to_dir.parent, prefix=f".{to_dir.name}."))
+    try:
+        summary = write(tmp)
+        for path in [tmp, *tmp.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        os.replace(tmp, to_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {**summary, "folder": str(to_dir)}
+
+
+def _upload(write, repo_id: str, repo_type: str, revision: str | None, private: bool, token: str | None,
+            message: str) -> dict:
+    """Build the repo in a temp folder, then ``create_repo`` (and the branch) + ``upload_folder``."""
+    api = HfApi(token=token)
+    with tempfile.TemporaryDirectory(prefix="anas_zoo_hub_") as tmp:
+        summary = write(Path(tmp))
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        if revision and revision != constants.DEFAULT_REVISION:
+            api.create_branch(repo_id, repo_type=repo_type, branch=revision, exist_ok=True)
+        commit = api.upload_folder(repo_id=repo_id, repo_type=repo_type, folder_path=tmp, revision=revision,
+                                   commit_message=message)
+    return {**summary, "revision": revision or constants.DEFAULT_REVISION,
+            "commit_url": getattr(commit, "commit_url", str(commit))}
+
+
+def publish(name: str, repo_id: str, *, revision: str | None = None, private: bool = False,
+            with_onnx: bool = False, to_dir: str | Path | None = None, token: str | None = None,
+            pretrained: bool = True, results_dir: str | Path = DEFAULT_RESULTS_DIR) -> dict:
+    """Publish model ``name`` as Hub model repo ``repo_id`` (or write that repo into ``to_dir`` without network).
+
+    ``pretrained`` publishes the weights ``load(name, pretrained=True)`` resolves; ``pretrained=False``
+    publishes seeded random weights tagged ``untrained`` under the project's licence, with no metrics.
+    """
+    get_entry(name)
+    parse_hub_name(repo_id)
+
+    def write(folder: Path) -> dict:
+        return write_model_repo(name, folder, repo_id, pretrained, with_onnx, results_dir)
+
+    if to_dir is not None:
+        return _write_to_dir(Path(to_dir), write)
+    return _upload(write, repo_id, "model", revision, private, token, f"Publish {name} with anas_zoo")
+
+
+def publish_results(repo_id: str, *, results_dir: str | Path = DEFAULT_RESULTS_DIR, revision: str | None = None,
+                    private: bool = False, to_dir: str | Path | None = None, token: str | None = None) -> dict:
+    """Publish the latency/Pareto results folder as Hub dataset repo ``repo_id`` (or into ``to_dir``)."""
+    parse_hub_name(repo_id)
+    _result_files(Path(results_dir))
+
+    def write(folder: Path) -> dict:
+        return write_results_repo(results_dir, folder, repo_id)
+
+    if to_dir is not None:
+        return _write_to_dir(Path(to_dir), write)
+    return _upload(write, repo_id, "dataset", revision, private, token, "Publish anas_zoo results")
