@@ -328,6 +328,32 @@ ATTENTIVENAS = SearchSpace(
     description="The AttentiveNAS / AlphaNet ImageNet space (CVPR 2021), exact.",
 )
 
+CIFAR10 = SearchSpace(
+    name="cifar10",
+    resolutions=(24, 28, 32),
+    stem_widths=(16, 24),
+    stem_stride=1,
+    stages=(
+        StageSpec((16, 24), (1, 2), (3, 5), (1,), stride=1, se=False),
+        StageSpec((24, 32), (2, 3), (3, 5), (3, 4, 5), stride=2, se=False),
+        StageSpec((32, 40), (2, 3), (3, 5), (3, 4, 5), stride=2, se=True),
+        StageSpec((64, 72), (2, 3, 4), (3, 5), (3, 4, 5), stride=2, se=False),
+        StageSpec((96, 112), (2, 3, 4), (3, 5), (3, 4, 5), stride=1, se=True),
+        StageSpec((160, 176, 192), (2, 3, 4), (3, 5), (6,), stride=2, se=True),
+        StageSpec((192, 208), (1, 2), (3, 5), (6,), stride=1, se=True),
+    ),
+    mix_widths=(640, 768),
+    num_classes=10,
+    description=(
+        "CIFAR-10 sized AttentiveNAS space: same genome, SE placement, activations and head as the ImageNet "
+        "space, for 32x32 inputs on a CPU budget. Stem stride 1 (32x32 maps), then stages at 32/16/8/4/4/2/2; "
+        "resolutions 24/28/32; widths stem 16-24, mb1 16-24, mb2 24-32, mb3 32-40, mb4 64-72, mb5 96-112, "
+        "mb6 160-192, mb7 192-208, mix 640-768; depths 1-2, 2-3, 2-3, 2-4, 2-4, 2-4, 1-2 (max 21 blocks); "
+        "kernels 3/5; expand 3-5 (mb2-mb5), 6 (mb6-mb7). MACs 10.2 (smallest, res 24) to 49.9 MMACs "
+        "(largest, res 32), median of uniform samples ~24 MMACs; params 3.2-9.1 M."
+    ),
+)
+
 _SPACES: dict[str, SearchSpace] = {}
 
 
@@ -365,3 +391,4 @@ def as_arch(value: ArchConfig | dict | str | Sequence) -> ArchConfig:
 
 
 register_space(ATTENTIVENAS)
+register_space(CIFAR10)

@@ -1,0 +1,118 @@
+"""Training checkpoints: one safetensors file, tensors only, written atomically.
+
+A checkpoint holds the supernet (``model.*``), the optimizer's tensors (``optim.*``) and the torch
+RNG state as tensors; everything else (space name, num_classes, step, optimizer hyper-parameters,
+scheduler/sampler/data-order/Python RNG state, the recipe) is JSON in the safetensors metadata.
+Loading never unpickles anything, and :func:`load_supernet` rebuilds the supernet from the file alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from anas_zoo.supernet import SuperNet
+
+FORMAT = "anas_zoo.supernet-checkpoint/1"
+
+
+class CheckpointError(ValueError):
+    """A missing, foreign or damaged checkpoint."""
+
+
+def _optimizer_tensors(state: dict) -> tuple[dict[str, torch.Tensor], list]:
+    tensors = {}
+    for index, slots in state["state"].items():
+        for key, value in slots.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{index}.{key}"] = value
+    return tensors, state["param_groups"]
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: SuperNet,
+    optimizer: torch.optim.Optimizer | None = None,
+    state: dict | None = None,
+) -> Path:
+    """Write ``model`` (+ optimizer tensors, torch RNG and the JSON-able ``state``) to ``path`` atomically."""
+    path = Path(path)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {
+        "format": FORMAT,
+        "space": model.space.name,
+        "num_classes": model.num_classes,
+        "dropout": model.dropout,
+        "drop_connect": model.drop_connect,
+        "state": state or {},
+    }
+    if optimizer is not None:
+        optim_tensors, groups = _optimizer_tensors(optimizer.state_dict())
+        tensors.update({k: v.detach().cpu().contiguous() for k, v in optim_tensors.items()})
+        meta["param_groups"] = groups
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        tensors.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        save_file(tensors, tmp, metadata={"anas_zoo": json.dumps(meta)})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, metadata) of a checkpoint, with a clear error for anything that is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get("anas_zoo", "{}"))
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint: {e}") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an anas_zoo supernet checkpoint (format {meta.get('format')!r})")
+    return tensors, meta
+
+
+def load_supernet(path: str | Path) -> SuperNet:
+    """Rebuild the supernet stored in a training checkpoint (strict load, CPU, train mode)."""
+    tensors, meta = read_checkpoint(path)
+    model = SuperNet(meta["space"], meta["num_classes"], meta["dropout"], meta["drop_connect"])
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    return model
+
+
+def restore(
+    path: str | Path, model: SuperNet, optimizer: torch.optim.Optimizer | None = None
+) -> dict:
+    """Load model, optimizer and torch RNG state from ``path`` in place; return the JSON training state."""
+    tensors, meta = read_checkpoint(path)
+    if meta["space"] != model.space.name or meta["num_classes"] != model.num_classes:
+        raise CheckpointError(
+            f"{path} holds a '{meta['space']}' supernet with {meta['num_classes']} classes, "
+            f"not '{model.space.name}' with {model.num_classes}"
+        )
+    device = next(model.parameters()).device
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    if optimizer is not None:
+        slots: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                slots.setdefault(int(index), {})[name] = value.to(device)
+        optimizer.load_state_dict({"state": slots, "param_groups": meta["param_groups"]})
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda_states = [tensors[f"rng.cuda.{i}"] for i in range(sum(k.startswith("rng.cuda.") for k in tensors))]
+    if cuda_states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda_states)
+    return meta["state"]
