@@ -1,0 +1,208 @@
+"""Inference backends behind one interface: PyTorch eager, ``torch.compile``, ONNX Runtime; CPU or CUDA.
+
+:func:`prepare` turns a model into a :class:`Prepared` callable that runs one inference and returns its
+latency in ms. Everything slow that happens once (ONNX export, session creation, compilation, the
+first call) is done inside :func:`prepare` and reported as cold start, never mixed into the samples.
+On CUDA, torch backends are timed with CUDA events around a synchronised call; ONNX Runtime returns
+host outputs, so its ``run`` already waits for the device.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+BACKENDS = ("torch", "torch-compile", "ort")
+PRECISIONS = ("fp32", "fp16", "int8")
+DEVICES = ("cpu", "cuda")
+
+
+class UnsupportedConfig(ValueError):
+    """A (backend, precision, device) combination this backend cannot run; recorded, not fatal."""
+
+
+@dataclass
+class Prepared:
+    """A ready-to-time inference: ``call()`` runs one batch and returns its latency in ms."""
+
+    call: Callable[[], float]
+    cold_start: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+
+
+def set_torch_threads(intra: int, inter: int = 1) -> dict:
+    """Fix torch's intra-op and inter-op pools; inter-op can only be set before the first parallel op."""
+    torch.set_num_threads(intra)
+    try:
+        torch.set_num_interop_threads(inter)
+    except RuntimeError:
+        pass
+    return {"torch_intra_op": torch.get_num_threads(), "torch_inter_op": torch.get_num_interop_threads()}
+
+
+def _check(backend: str, precision: str, device: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend '{backend}'; allowed: {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}'; allowed: {', '.join(PRECISIONS)}")
+    if device not in DEVICES:
+        raise ValueError(f"unknown device '{device}'; allowed: {', '.join(DEVICES)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UnsupportedConfig("device 'cuda' requested but torch sees no CUDA GPU")
+
+
+def _timed_torch(model: nn.Module, x: torch.Tensor, device: str) -> Callable[[], float]:
+    """One forward pass timed with perf_counter (CPU) or CUDA events after a synchronize (GPU)."""
+    if device == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+        def call() -> float:
+            with torch.inference_mode():
+                torch.cuda.synchronize()
+                start.record()
+                model(x)
+                end.record()
+                end.synchronize()
+            return start.elapsed_time(end)
+
+        return call
+
+    def call() -> float:
+        with torch.inference_mode():
+            t0 = time.perf_counter_ns()
+            model(x)
+            return (time.perf_counter_ns() - t0) / 1e6
+
+    return call
+
+
+def _prepare_torch(model: nn.Module, x: torch.Tensor, precision: str, device: str, compile_: bool) -> Prepared:
+    if precision == "int8":
+        raise UnsupportedConfig("int8 is measured with the 'ort' backend (static QDQ quantization), not torch")
+    if precision == "fp16" and device == "cpu":
+        raise UnsupportedConfig("fp16 torch inference is only measured on CUDA (CPU fp16 kernels are reference code)")
+    dtype = torch.float16 if precision == "fp16" else torch.float32
+    model = model.to(device=device, dtype=dtype).eval()
+    x = x.to(device=device, dtype=dtype)
+    t0 = time.perf_counter()
+    if compile_:
+        model = torch.compile(model)
+    call = _timed_torch(model, x, device)
+    first_ms = call()
+    cold = {"compile_and_first_call_s" if compile_ else "first_call_s": time.perf_counter() - t0,
+            "first_call_ms": first_ms}
+    return Prepared(call, cold, {"dtype": str(dtype).removeprefix("torch.")})
+
+
+def export_onnx(model: nn.Module, path: Path, *, batch: int, resolution: int, precision: str) -> dict:
+    """Export ``model`` to ONNX for ONNX Runtime with a static batch (the fastest graph for one batch size)."""
+    try:
+        from anas_zoo.export import to_onnx
+    except ImportError:
+        return _export_fp32_direct(model, path, batch=batch, resolution=resolution, precision=precision)
+    report = to_onnx(model, path, batch=batch, resolution=resolution, dynamic_batch=False, precision=precision,
+                     check=False)
+    return {"exporter": "anas_zoo.export.to_onnx", "report": _jsonable(getattr(report, "__dict__", {}))}
+
+
+def _export_fp32_direct(model: nn.Module, path: Path, *, batch: int, resolution: int, precision: str) -> dict:
+    """fp32 export with the TorchScript exporter, used while ``anas_zoo.export`` is not installed."""
+    if precision != "fp32":
+        raise UnsupportedConfig(f"precision '{precision}' needs anas_zoo.export (not available here)")
+    x = torch.zeros(batch, 3, resolution, resolution)
+    torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17, input_names=["input"],
+                      output_names=["logits"])
+    return {"exporter": "torch.onnx.export(dynamo=False, opset 17)"}
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+_ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+
+
+def ort_session(path: Path, threads: int, device: str):
+    """An ONNX Runtime session with fixed intra-op threads, one inter-op thread and sequential execution."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if device == "cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise UnsupportedConfig("device 'cuda' requested but this onnxruntime has no CUDAExecutionProvider")
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    else:
+        providers = ["CPUExecutionProvider"]
+    return ort.InferenceSession(str(path), options, providers=providers)
+
+
+def _prepare_ort(model: nn.Module, x: torch.Tensor, precision: str, device: str, threads: int,
+                 workdir: Path) -> Prepared:
+    if precision == "int8" and device == "cuda":
+        raise UnsupportedConfig("int8 ONNX Runtime is measured on CPU only")
+    path = Path(workdir) / f"model_{precision}.onnx"
+    t0 = time.perf_counter()
+    export = export_onnx(model, path, batch=x.shape[0], resolution=x.shape[-1], precision=precision)
+    export_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    session = ort_session(path, threads, device)
+    session_s = time.perf_counter() - t0
+    inp = session.get_inputs()[0]
+    feed = {inp.name: x.numpy().astype(_ORT_DTYPES.get(inp.type, np.float32))}
+
+    def call() -> float:
+        t = time.perf_counter_ns()
+        session.run(None, feed)
+        return (time.perf_counter_ns() - t) / 1e6
+
+    first_ms = call()
+    details = {"providers": session.get_providers(), "input_type": inp.type, "onnx_bytes": path.stat().st_size,
+               "ort_intra_op": threads, "ort_inter_op": 1, "ort_execution_mode": "sequential",
+               "ort_graph_optimization": "all", **export}
+    return Prepared(call, {"export_s": export_s, "session_s": session_s, "first_call_ms": first_ms}, details)
+
+
+def prepare(backend: str, model: nn.Module, *, batch: int, resolution: int, precision: str = "fp32",
+            threads: int = 1, device: str = "cpu", workdir: Path | None = None) -> Prepared:
+    """Make ``model`` ready to time on ``backend``: one zero-cost ``call()`` per batch after this returns."""
+    _check(backend, precision, device)
+    model = model.eval()
+    x = torch.randn(batch, 3, resolution, resolution, generator=torch.Generator().manual_seed(0))
+    if backend == "ort":
+        if workdir is None:
+            raise ValueError("the 'ort' backend needs a workdir for its ONNX file")
+        return _prepare_ort(model, x, precision, device, threads, workdir)
+    return _prepare_torch(model, x, precision, device, compile_=backend == "torch-compile")
+
+
+def collect_samples(call: Callable[[], float], *, warmup: int, min_iters: int, min_seconds: float,
+                    max_iters: int = 10_000, progress: Callable[[int], None] | None = None) -> list[float]:
+    """Run ``warmup`` untimed calls, then time calls until both ``min_iters`` and ``min_seconds`` are reached."""
+    if min_iters < 1 or warmup < 0 or min_seconds < 0:
+        raise ValueError(f"need min_iters >= 1, warmup >= 0, min_seconds >= 0; got {min_iters}, {warmup}, "
+                         f"{min_seconds}")
+    for _ in range(warmup):
+        call()
+    samples: list[float] = []
+    start = time.perf_counter()
+    while len(samples) < max_iters and (len(samples) < min_iters or time.perf_counter() - start < min_seconds):
+        samples.append(call())
+        if progress:
+            progress(len(samples))
+    return samples
