@@ -317,7 +317,8 @@ def to_ours(state: dict[str, torch.Tensor], supernet: SuperNet) -> dict[str, tor
     """Our state dict from an official one: every non-ignored key consumed, every shape checked.
 
     Ignored: ``bn_tracking`` buffers, ``num_batches_tracked`` and the shortcut convs of identity blocks
-    (see :func:`unused_shortcuts`). BN ``num_batches_tracked`` keep ``supernet``'s values.
+    (see :func:`unused_shortcuts`); BN ``num_batches_tracked`` come back as 0. ``supernet`` only
+    provides names and shapes.
     """
     names = key_map(supernet)
     ours_of = {official: ours for ours, official in names.items()}
@@ -351,15 +352,16 @@ def to_ours(state: dict[str, torch.Tensor], supernet: SuperNet) -> dict[str, tor
             f"the checkpoint has {len(unexpected)} key(s) that map to nothing in our supernet: "
             f"{', '.join(unexpected[:5])}" + (" ..." if len(unexpected) > 5 else "")
         )
-    return {**{k: v for k, v in target.items() if k.endswith("num_batches_tracked")}, **result}
+    counters = {k: torch.zeros((), dtype=torch.int64) for k in target if k.endswith("num_batches_tracked")}
+    return {**counters, **result}
 
 
 def to_official(supernet: SuperNet) -> dict[str, torch.Tensor]:
     """The full official layout of ``supernet``'s weights: ``module.`` prefix, ``bn_tracking`` buffers and a
     shortcut conv on every block (zeros where ours is always identity) — what the released file holds."""
-    state = {}
+    state, weights = {}, supernet.state_dict()
     for ours, official in key_map(supernet).items():
-        tensor = supernet.state_dict()[ours].detach().clone()
+        tensor = weights[ours].detach().clone()
         state[f"module.{official}"] = tensor
         if ours.endswith(".bn.running_mean"):
             module = official[: -len(".bn.running_mean")]
@@ -377,7 +379,7 @@ def load_official_supernet(path: str | Path, space: str = "attentivenas") -> Sup
     """A :class:`SuperNet` holding the weights of an official checkpoint file (eval mode)."""
     supernet = SuperNet(space)
     state = official_state_dict(read_checkpoint(path), where=str(path))
-    supernet.load_state_dict(to_ours(state, supernet), strict=True)
+    supernet.load_state_dict(to_ours(state, supernet), strict=True, assign=True)
     return supernet.eval()
 
 
@@ -391,6 +393,27 @@ def target_name(kind: str, model: str) -> tuple[str, str]:
     if kind == "alphanet":
         return ("alphanet_a5" if model == "a5" else f"attentivenas_{model}"), ALPHANET_TAG
     return f"attentivenas_{model}", ATTENTIVENAS_TAG
+
+
+def imagenet_calibration(root: str | Path, batch_size: int = 64, num_workers: int = 2) -> tuple[Callable, dict]:
+    """(``calib_batches`` for :func:`import_official`, its metadata) over an ImageNet-style training folder,
+    with the published training preprocessing at each model's resolution."""
+    from anas_zoo.train.data import image_folder_loader
+
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"calibration data {root} is not a folder; expected an ImageNet-style train/<class>/ tree")
+
+    def batches(resolution: int) -> Iterable:
+        return image_folder_loader(root, resolution, train=True, batch_size=batch_size, num_workers=num_workers)
+
+    info = {
+        "data": str(root),
+        "batch_size": batch_size,
+        "preprocessing": "RandomResizedCrop (bicubic) to the model resolution + horizontal flip, ImageNet mean/std",
+        "method": "running statistics reset, cumulative average over forward-only training batches",
+    }
+    return batches, info
 
 
 def import_official(
@@ -425,13 +448,13 @@ def import_official(
             f"{path.name} has MD5 {md5}, not the released {RELEASE_FILES[kind]}'s {known}; importing anyway",
             stacklevel=2,
         )
+    supernet = load_official_supernet(path)
     if calib_batches is None:
         warnings.warn(
             "NO BN RECALIBRATION (--calib-data not given): the released supernet's BN statistics are not those "
             "of its sub-networks, so accuracy will be far below the paper's; weights are marked 'uncalibrated'",
             stacklevel=2,
         )
-    supernet = load_official_supernet(path)
     store = Path(store) if store else store_dir()
     source = {"file": path.name, "kind": kind, "md5": md5, "md5_matches_release": None if known is None else md5 == known}
     written = []

@@ -1,0 +1,99 @@
+"""Top-1 / top-5 accuracy of a model, and the evaluation data each model's recorded preprocessing asks for.
+
+A model whose preprocessing record has a ``crop`` (the ImageNet models) is evaluated on an
+ImageNet-style folder with the published pipeline (resize 256 → centre crop 224 → resize to the
+model's resolution); any other (the CIFAR-10 family) on the CIFAR-10 archive or folder, normalised
+with the record's mean/std and resized to the model's resolution.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import torch
+from torch import nn
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    batches: Iterable,
+    device: torch.device | str | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+) -> dict:
+    """``{'top1', 'top5', 'samples'}`` (accuracies in %) of ``model`` over (inputs, labels) batches.
+
+    Top-5 is top-min(5, classes). ``limit`` stops after that many samples. The model is put in eval mode.
+    """
+    from tqdm import tqdm
+
+    model.eval()
+    if device is not None:
+        model.to(device)
+    correct1 = correct5 = samples = 0
+    with tqdm(total=limit, desc="eval", unit="img", disable=not progress) as bar:
+        for inputs, labels in batches:
+            if limit is not None:
+                inputs, labels = inputs[: limit - samples], labels[: limit - samples]
+            if device is not None:
+                inputs, labels = inputs.to(device), labels.to(device)
+            logits = model(inputs)
+            top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+            hits = top == labels[:, None]
+            correct1 += int(hits[:, 0].sum())
+            correct5 += int(hits.any(dim=1).sum())
+            samples += len(labels)
+            bar.update(len(labels))
+            if limit is not None and samples >= limit:
+                break
+    if samples == 0:
+        raise ValueError("evaluation got no samples: the data is empty")
+    return {"top1": 100.0 * correct1 / samples, "top5": 100.0 * correct5 / samples, "samples": samples}
+
+
+def uses_image_folder(preprocessing: dict) -> bool:
+    """Whether a preprocessing record is the ImageNet folder pipeline (resize → centre crop)."""
+    return "crop" in preprocessing
+
+
+def eval_batches(
+    preprocessing: dict,
+    data: str | Path,
+    split: str | None = None,
+    batch_size: int = 50,
+    limit: int | None = None,
+    num_workers: int = 2,
+) -> tuple[Iterable, str]:
+    """(batches, split used) for a model with ``preprocessing`` on ``data``.
+
+    ImageNet-style: ``data`` is the class-folder root, or its parent holding ``<split>/`` (default
+    'val'). CIFAR-10: the archive or folder given to :func:`~anas_zoo.train.data.load_cifar10`, split
+    'test' (default) or 'val' (the held-out part of train, as the search uses it).
+    """
+    from anas_zoo.train import data as datasets
+
+    resolution = int(preprocessing["resolution"])
+    if uses_image_folder(preprocessing):
+        split = split or "val"
+        root = Path(data).expanduser()
+        if (root / split).is_dir():
+            root = root / split
+        loader = datasets.image_folder_loader(
+            root, resolution, train=False, batch_size=batch_size, num_workers=num_workers, limit=limit, shuffle=False
+        )
+        return loader, split
+    split = split or "test"
+    splits = datasets.cifar10_split(datasets.load_cifar10(data)) if split == "val" else datasets.load_cifar10(data)
+    if split not in splits:
+        raise ValueError(f"unknown split '{split}' for CIFAR-10; allowed: {', '.join(sorted(splits))}")
+    images, labels = splits[split]
+    if limit is not None:
+        spread = torch.arange(0, len(labels), max(1, len(labels) // limit))[:limit]
+        images, labels = images[spread], labels[spread]
+    loader = datasets.cifar10_loader(
+        (images, labels), batch_size, train=False, resolution=resolution,
+        mean=preprocessing.get("mean", datasets.CIFAR10_MEAN), std=preprocessing.get("std", datasets.CIFAR10_STD),
+    )
+    return loader, split
