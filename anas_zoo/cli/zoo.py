@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from anas_zoo.cli.common import fail, print_json, run
+from anas_zoo.cli.common import EXIT_USAGE, fail, print_json, run
 from anas_zoo.zoo import list_models, load, model_info
 
 
@@ -124,6 +124,50 @@ def _add_hub_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _import_official(args: argparse.Namespace) -> int | None:
+    """Map an official supernet checkpoint, extract the paper's A-models, recalibrate BN, store them."""
+    from anas_zoo.official import MODELS, imagenet_calibration, import_official
+
+    models = [m.strip().lower() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        return fail(f"--models {args.models!r}: unknown {unknown or 'empty list'}; allowed: {','.join(MODELS)}",
+                    EXIT_USAGE)
+    calib, info = (None, None)
+    if args.calib_data:
+        calib, info = imagenet_calibration(args.calib_data, args.calib_batch_size, args.workers)
+    written = import_official(args.file, args.kind, models, calib, args.calib_batches, info, args.store,
+                              progress=not args.json)
+    if args.json:
+        print_json(written)
+        return
+    for w in written:
+        print(f"{w['name']:<32} {w['calibration']:<13} {w['path']}")
+
+
+def _eval(args: argparse.Namespace) -> None:
+    """Top-1/top-5 of a pretrained model on a dataset, with the model's recorded preprocessing."""
+    from anas_zoo.evaluate import eval_batches, evaluate
+
+    model = load(args.name, pretrained=True)
+    batches, split = eval_batches(model.pretrained_cfg["preprocessing"], args.data, args.split, args.batch_size,
+                                  args.limit, args.workers)
+    result = {"name": args.name, "data": str(args.data), "split": split,
+              **evaluate(model, batches, limit=args.limit, progress=not args.json)}
+    if args.json:
+        print_json(result)
+        return
+    print(f"{args.name} on {args.data} ({split}): top-1 {result['top1']:.2f} %  top-5 {result['top5']:.2f} %  "
+          f"({result['samples']} images)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anas-zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +200,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish-results", help="publish latency/Pareto tables, JSON and plots as a Hub dataset repo")
     _add_hub_options(p)
     p.set_defaults(func=_publish_results)
+
+    p = sub.add_parser("import-official", help="import the authors' AttentiveNAS/AlphaNet checkpoint (A0-A6)")
+    p.add_argument("file", help="attentive_nas_pretrained.pth.tar or alphanet_pretrained.pth.tar")
+    p.add_argument("--kind", choices=("attentivenas", "alphanet"), default="attentivenas",
+                   help="which release the file is (default attentivenas)")
+    p.add_argument("--calib-data", help="ImageNet-style train folder for BN recalibration (strongly advised)")
+    p.add_argument("--calib-batches", type=_positive_int, default=64, help="BN calibration batches per model (default 64)")
+    p.add_argument("--calib-batch-size", type=_positive_int, default=64, help="images per calibration batch (default 64)")
+    p.add_argument("--models", default="a0,a1,a2,a3,a4,a5,a6", help="comma-separated subset of a0..a6 (default all)")
+    p.add_argument("--store", help="weight store folder (default: $ANAS_ZOO_HOME/weights or the user cache)")
+    p.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=_import_official)
+
+    p = sub.add_parser("eval", help="top-1/top-5 of a pretrained model on ImageNet-style or CIFAR-10 data")
+    p.add_argument("name", help="registered model name, optionally with a weight tag (name.tag)")
+    p.add_argument("--data", required=True, help="ImageNet-style folder (or its parent) or the CIFAR-10 archive/folder")
+    p.add_argument("--split", choices=("test", "val"), help="split (default: val for ImageNet, test for CIFAR-10)")
+    p.add_argument("--batch-size", type=_positive_int, default=50, help="images per batch (default 50)")
+    p.add_argument("--limit", type=_positive_int, help="evaluate only this many images (an evenly spread subset)")
+    p.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
+    p.add_argument("--json", action="store_true", help="print one JSON document: top1, top5, samples")
+    p.set_defaults(func=_eval)
     return parser
 
 
