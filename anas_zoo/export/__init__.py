@@ -1,0 +1,27 @@
+"""Export zoo models to validated ONNX files (fp32, fp16, static int8): see :func:`to_onnx`."""
+
+from anas_zoo.export.fold import fold_batchnorm
+from anas_zoo.export.onnx import (
+    DEFAULT_OPSET,
+    MAX_OPSET,
+    MIN_OPSET,
+    PRECISIONS,
+    ExportCheckError,
+    ExportError,
+    ExportReport,
+    read_metadata,
+    to_onnx,
+)
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "MAX_OPSET",
+    "MIN_OPSET",
+    "PRECISIONS",
+    "ExportCheckError",
+    "ExportError",
+    "ExportReport",
+    "fold_batchnorm",
+    "read_metadata",
+    "to_onnx",
+]

@@ -1,0 +1,159 @@
+"""Static int8 quantization (ONNX Runtime, QDQ, per-channel weights) calibrated on real images.
+
+Images come from an ImageNet-style folder (``<root>/<class>/*.jpg``) or from CIFAR-10 (the JPEG
+archive, or a folder with ``train/`` and ``test/``), read through :mod:`anas_zoo.train.data` and
+preprocessed the way the model's metadata says. The same readers give the labelled batches that
+measure fp32 vs int8 accuracy, and :func:`latency_ms` times a file on ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import onnx
+import torch
+
+from anas_zoo.export.onnx import INPUT_NAME, OUTPUT_NAME, ExportError, ort_session
+
+CALIB_BATCH = 16
+EVAL_BATCH = 50
+
+
+def _is_cifar(source: Path) -> bool:
+    """The CIFAR-10 archive, or a folder laid out as ``train/<class>`` and ``test/<class>`` of CIFAR-10."""
+    return source.is_file() or ((source / "train" / "airplane").is_dir() and (source / "test" / "airplane").is_dir())
+
+
+def check_data_source(source: str | Path, role: str) -> Path:
+    """``source`` as a Path, after checking that it is a readable archive or a folder holding images."""
+    from anas_zoo.train.data import IMAGE_EXTENSIONS
+
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise ExportError(
+            f"{role} data '{source}' does not exist; give an image folder (<root>/<class>/*.jpg) "
+            "or the CIFAR-10 archive (cifar10-jpeg.tar.xz)"
+        )
+    if path.is_dir() and not _is_cifar(path):
+        if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.glob("*/*")):
+            raise ExportError(f"{role} data folder '{source}' has no <class>/*.jpg|png images")
+    return path
+
+
+def image_batches(source: str | Path, cfg: dict, samples: int, split: str, batch_size: int
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(float32 NCHW images, int64 labels) batches of up to ``samples`` images, preprocessed for the model.
+
+    ``cfg`` is the export metadata (its ``resolution`` and ``preprocessing`` mean/std). CIFAR-10 takes
+    ``split`` ('train' for calibration, 'test' for accuracy) and an evenly spread, class-balanced subset.
+    """
+    from anas_zoo.train.data import cifar10_loader, image_folder_loader, load_cifar10
+
+    path = check_data_source(source, "image")
+    resolution, prep = cfg["resolution"], cfg["preprocessing"]
+    if _is_cifar(path):
+        images, labels = load_cifar10(path)[split]
+        index = torch.linspace(0, len(images) - 1, min(samples, len(images))).round().long()
+        loader = cifar10_loader((images[index], labels[index]), batch_size, train=False, resolution=resolution,
+                                mean=tuple(prep["mean"]), std=tuple(prep["std"]))
+    else:
+        loader = image_folder_loader(path, resolution, train=False, batch_size=batch_size, num_workers=0,
+                                     limit=samples, shuffle=False)
+    for x, y in loader:
+        yield x.numpy().astype(np.float32), np.asarray(y, dtype=np.int64)
+
+
+def load_images(source, cfg: dict, samples: int, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """All of :func:`image_batches` as two arrays."""
+    batches = list(image_batches(source, cfg, samples, split, CALIB_BATCH))
+    if not batches:
+        raise ExportError(f"no images could be read from '{source}'")
+    return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+
+
+def _chunks(x: np.ndarray, size: int) -> list[np.ndarray]:
+    """``x`` cut into batches of exactly ``size`` (a fixed-batch graph accepts nothing else)."""
+    return [x[i : i + size] for i in range(0, len(x) - size + 1, size)]
+
+
+class _Reader:
+    """The CalibrationDataReader protocol over a list of input batches."""
+
+    def __init__(self, batches: Sequence[np.ndarray]):
+        self._batches = iter(batches)
+
+    def get_next(self) -> dict | None:
+        batch = next(self._batches, None)
+        return None if batch is None else {INPUT_NAME: batch}
+
+
+def quantize_int8(fp32_path: Path, out_path: Path, calib_data, *, cfg: dict, samples: int,
+                  exclude_nodes: Sequence[str] = (), batch: int | None = None
+                  ) -> tuple[onnx.ModelProto, dict, np.ndarray]:
+    """(int8 model, what was done, the calibration images) for the fp32 file ``fp32_path``.
+
+    QDQ format, uint8 activations (asymmetric, MinMax calibration), int8 per-channel weights; nodes
+    named in ``exclude_nodes`` (names of the fp32 graph) stay in float. ``batch`` is the graph's fixed
+    batch, None for a dynamic one.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if samples < 1:
+        raise ExportError(f"calib_samples must be a positive integer, got {samples}")
+    graph_nodes = [n.name for n in onnx.load(str(fp32_path)).graph.node]
+    unknown = sorted(set(exclude_nodes) - set(graph_nodes))
+    if unknown:
+        examples = ", ".join(graph_nodes[:4])
+        raise ExportError(f"exclude_nodes names not in the graph: {', '.join(unknown)}; node names look like {examples}")
+    images, _ = load_images(calib_data, cfg, samples, split="train")
+    batches = _chunks(images, batch) if batch else np.array_split(images, -(-len(images) // CALIB_BATCH))
+    if not batches:
+        raise ExportError(f"{len(images)} calibration images make no batch of {batch} for this fixed-batch graph")
+    prepared = out_path.with_name("prepared.onnx")
+    quant_pre_process(str(fp32_path), str(prepared), skip_optimization=True)
+    quantize_static(
+        str(prepared), str(out_path), _Reader(batches), quant_format=QuantFormat.QDQ, per_channel=True,
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude_nodes),
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+    info = {
+        "method": "onnxruntime static quantization, QDQ",
+        "activations": "uint8 asymmetric, per-tensor",
+        "weights": "int8 symmetric, per-channel",
+        "calibration": "minmax",
+        "calib_data": str(calib_data),
+        "calib_samples": int(sum(len(b) for b in batches)),
+        "excluded_nodes": list(exclude_nodes),
+    }
+    return onnx.load(str(out_path)), info, images[:3]
+
+
+def accuracy(path: Path, source, cfg: dict, samples: int, batch: int | None = None) -> dict:
+    """Top-1 of the ONNX file on up to ``samples`` labelled images of ``source`` (CIFAR-10: its test split)."""
+    session = ort_session(path)
+    correct = total = 0
+    for x, y in image_batches(source, cfg, samples, "test", EVAL_BATCH):
+        for chunk, labels in ((x, y),) if batch is None else zip(_chunks(x, batch), _chunks(y, batch)):
+            logits = session.run([OUTPUT_NAME], {INPUT_NAME: chunk})[0]
+            correct += int((logits.argmax(1) == labels).sum())
+            total += len(labels)
+    return {"top1": correct / total if total else None, "samples": total}
+
+
+def latency_ms(path: Path, resolution: int, batch: int = 1, threads: int = 2, warmup: int = 5, runs: int = 30) -> dict:
+    """Median and minimum wall time of one ONNX Runtime CPU call at ``batch`` with ``threads`` threads."""
+    session = ort_session(path, threads)
+    x = np.random.default_rng(0).standard_normal((batch, 3, resolution, resolution), dtype=np.float32)
+    for _ in range(warmup):
+        session.run([OUTPUT_NAME], {INPUT_NAME: x})
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        session.run([OUTPUT_NAME], {INPUT_NAME: x})
+        times.append((time.perf_counter() - t) * 1e3)
+    return {"median": float(np.median(times)), "min": float(np.min(times)), "runs": runs, "threads": threads,
+            "batch": batch}
