@@ -100,25 +100,20 @@ def _prepare_torch(model: nn.Module, x: torch.Tensor, precision: str, device: st
     return Prepared(call, cold, {"dtype": str(dtype).removeprefix("torch.")})
 
 
-def export_onnx(model: nn.Module, path: Path, *, batch: int, resolution: int, precision: str) -> dict:
-    """Export ``model`` to ONNX for ONNX Runtime with a static batch (the fastest graph for one batch size)."""
-    try:
-        from anas_zoo.export import to_onnx
-    except ImportError:
-        return _export_fp32_direct(model, path, batch=batch, resolution=resolution, precision=precision)
-    report = to_onnx(model, path, batch=batch, resolution=resolution, dynamic_batch=False, precision=precision,
-                     check=False)
-    return {"exporter": "anas_zoo.export.to_onnx", "report": _jsonable(getattr(report, "__dict__", {}))}
+def export_onnx(model: nn.Module, path: Path, *, batch: int, resolution: int, precision: str,
+                calib_data: str | None = None, exporter: str = "auto") -> dict:
+    """Export ``model`` to ONNX for ONNX Runtime with a static batch (the fastest graph for one batch size).
 
+    ``exporter`` is passed to :func:`anas_zoo.export.to_onnx`: ``auto`` is what users ship (dynamo with
+    TorchScript fallback); ``torchscript`` gives the same folded graph several times faster to export.
+    """
+    from anas_zoo.export import to_onnx
 
-def _export_fp32_direct(model: nn.Module, path: Path, *, batch: int, resolution: int, precision: str) -> dict:
-    """fp32 export with the TorchScript exporter, used while ``anas_zoo.export`` is not installed."""
-    if precision != "fp32":
-        raise UnsupportedConfig(f"precision '{precision}' needs anas_zoo.export (not available here)")
-    x = torch.zeros(batch, 3, resolution, resolution)
-    torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17, input_names=["input"],
-                      output_names=["logits"])
-    return {"exporter": "torch.onnx.export(dynamo=False, opset 17)"}
+    if precision == "int8" and calib_data is None:
+        raise UnsupportedConfig("int8 needs calibration images (--calib-data: an image folder or the CIFAR-10 archive)")
+    report = to_onnx(model, path, pretrained=False, batch=batch, resolution=resolution, dynamic_batch=False,
+                     precision=precision, calib_data=calib_data, exporter=exporter, check=False)
+    return {"exporter": f"anas_zoo.export.to_onnx ({report.exporter})", "export_report": _jsonable(report.to_dict())}
 
 
 def _jsonable(value):
@@ -153,12 +148,13 @@ def ort_session(path: Path, threads: int, device: str):
 
 
 def _prepare_ort(model: nn.Module, x: torch.Tensor, precision: str, device: str, threads: int,
-                 workdir: Path) -> Prepared:
+                 workdir: Path, calib_data: str | None, exporter: str) -> Prepared:
     if precision == "int8" and device == "cuda":
         raise UnsupportedConfig("int8 ONNX Runtime is measured on CPU only")
     path = Path(workdir) / f"model_{precision}.onnx"
     t0 = time.perf_counter()
-    export = export_onnx(model, path, batch=x.shape[0], resolution=x.shape[-1], precision=precision)
+    export = export_onnx(model, path, batch=x.shape[0], resolution=x.shape[-1], precision=precision,
+                         calib_data=calib_data, exporter=exporter)
     export_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     session = ort_session(path, threads, device)
@@ -179,15 +175,16 @@ def _prepare_ort(model: nn.Module, x: torch.Tensor, precision: str, device: str,
 
 
 def prepare(backend: str, model: nn.Module, *, batch: int, resolution: int, precision: str = "fp32",
-            threads: int = 1, device: str = "cpu", workdir: Path | None = None) -> Prepared:
-    """Make ``model`` ready to time on ``backend``: one zero-cost ``call()`` per batch after this returns."""
+            threads: int = 1, device: str = "cpu", workdir: Path | None = None,
+            calib_data: str | None = None, exporter: str = "auto") -> Prepared:
+    """Make ``model`` ready to time on ``backend``; ``calib_data`` and ``exporter`` concern ORT only."""
     _check(backend, precision, device)
     model = model.eval()
     x = torch.randn(batch, 3, resolution, resolution, generator=torch.Generator().manual_seed(0))
     if backend == "ort":
         if workdir is None:
             raise ValueError("the 'ort' backend needs a workdir for its ONNX file")
-        return _prepare_ort(model, x, precision, device, threads, workdir)
+        return _prepare_ort(model, x, precision, device, threads, workdir, calib_data, exporter)
     return _prepare_torch(model, x, precision, device, compile_=backend == "torch-compile")
 
 
