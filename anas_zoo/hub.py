@@ -179,9 +179,9 @@ def _card_data(record: dict, with_onnx: bool) -> ModelCardData:
                          eval_results=eval_results or None)
 
 
-def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str], with_onnx: bool) -> str:
+def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str], onnx: list[dict]) -> str:
     """README.md of a model repo: YAML front matter, usage, architecture, metrics and latency tables, licence."""
-    data = _card_data(record, with_onnx)
+    data = _card_data(record, bool(onnx))
     g = record["genome"]
     genes = " | ".join(",".join(map(str, g[k])) for k in ("width", "depth", "kernel_size", "expand_ratio"))
     pre = record["preprocessing"]
@@ -209,6 +209,12 @@ def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str]
         [[r.get(k, "") for k in ("backend", "precision", "device", "batch", "threads", "p50_ms", "p90_ms",
                                  "p99_ms", "images_per_s", "source")] for r in latency])
         + "\n\nMeasured with the anas_zoo latency harness (`benchmarks/results`)." if latency else "not measured"))
+    if onnx:
+        parts.append("## ONNX\n\n" + _table(
+            ["file", "precision", "opset", "exporter", "max abs diff vs PyTorch", "validated", "sha256"],
+            [[f"`{o['file']}`", o["precision"], o["opset"], o["exporter"], o["max_abs_diff"], o["passed"],
+              f"`{o['sha256']}`"] for o in onnx])
+            + "\n\nEach file has a JSON sidecar beside it with its export and validation report.")
     parts.append("## Files\n\n" + "\n".join(f"- `{f}`" for f in files))
     licence = record["license"].lower()
     parts.append(f"## Licence\n\n`{licence}`" + (
@@ -217,35 +223,49 @@ def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str]
     return "\n\n".join(parts) + "\n"
 
 
-def _export_onnx(model: StaticNet, folder: Path) -> None:
-    """ONNX files and their sidecar JSON under ``onnx/``, through the project's exporter."""
+def _export_onnx(folder: Path, record: dict, precisions) -> list[dict]:
+    """ONNX files with their sidecar JSON under ``onnx/``, exported by the project's exporter from the
+    published weights (``config.json``, so the files record that weight set's sha256)."""
     try:
         from anas_zoo.export import to_onnx
     except ImportError as e:
         raise PublishError(
             "--with-onnx needs the ONNX exporter anas_zoo.export.to_onnx, which this installation does not have"
         ) from e
-    to_onnx(model, folder / ONNX_DIR / "model.onnx")
+    model = StaticNet(record["genome"], space_of(record), record["num_classes"])
+    reports = []
+    for precision in precisions:
+        output = folder / ONNX_DIR / ("model.onnx" if precision == "fp32" else f"model.{precision}.onnx")
+        report = to_onnx(model, output, name=f"{record['name']}.{record['tag']}", checkpoint=folder / CONFIG_FILE,
+                         precision=precision, license=record["license"].lower())
+        parity = (report.validation or {}).get("parity") or []
+        reports.append({"file": output.relative_to(folder).as_posix(), "precision": precision,
+                        "opset": report.opset, "exporter": report.exporter, "passed": report.passed,
+                        "max_abs_diff": max((p["max_abs_diff"] for p in parity), default=None),
+                        "sha256": report.sha256})
+    return reports
 
 
-def write_model_repo(name: str, folder: str | Path, repo_id: str, pretrained: bool = True, with_onnx: bool = False,
+def write_model_repo(name: str, folder: str | Path, repo_id: str, pretrained: bool = True, onnx_precisions=(),
                      results_dir: str | Path = DEFAULT_RESULTS_DIR) -> dict:
-    """Write the model repo of ``name`` into the empty folder ``folder``; returns a summary of what was written."""
+    """Write the model repo of ``name`` into the empty folder ``folder``; returns a summary of what was written.
+
+    ``onnx_precisions`` (e.g. ``("fp32", "fp16")``) adds one exported ONNX file per precision.
+    """
     parse_hub_name(repo_id)
     folder = Path(folder)
     model, record = _publish_record(name, pretrained)
     record["repo_id"] = repo_id
     json_path = save_weights(model, record, folder, Path(WEIGHTS_FILE).stem)
     os.replace(json_path, folder / CONFIG_FILE)
-    if with_onnx:
-        _export_onnx(model, folder)
     full = read_record(folder / CONFIG_FILE)
+    onnx = _export_onnx(folder, full, onnx_precisions) if onnx_precisions else []
     latency = latency_rows(name, results_dir)
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) + [CARD_FILE]
-    (folder / CARD_FILE).write_text(model_card(full, repo_id, latency, sorted(files), with_onnx))
+    (folder / CARD_FILE).write_text(model_card(full, repo_id, latency, sorted(files), onnx))
     return {"repo_id": repo_id, "repo_type": "model", "name": f"{full['name']}.{full['tag']}",
             "license": full["license"].lower(), "sha256": full["sha256"], "untrained": bool(full.get("untrained")),
-            "latency_rows": len(latency), "files": sorted(files)}
+            "latency_rows": len(latency), "onnx": onnx, "files": sorted(files)}
 
 
 # ----- results dataset repo --------------------------------------------------------------------
@@ -342,18 +362,21 @@ def _upload(write, repo_id: str, repo_type: str, revision: str | None, private: 
 
 
 def publish(name: str, repo_id: str, *, revision: str | None = None, private: bool = False,
-            with_onnx: bool = False, to_dir: str | Path | None = None, token: str | None = None,
-            pretrained: bool = True, results_dir: str | Path = DEFAULT_RESULTS_DIR) -> dict:
+            with_onnx: bool = False, onnx_precisions=("fp32",), to_dir: str | Path | None = None,
+            token: str | None = None, pretrained: bool = True,
+            results_dir: str | Path = DEFAULT_RESULTS_DIR) -> dict:
     """Publish model ``name`` as Hub model repo ``repo_id`` (or write that repo into ``to_dir`` without network).
 
     ``pretrained`` publishes the weights ``load(name, pretrained=True)`` resolves; ``pretrained=False``
     publishes seeded random weights tagged ``untrained`` under the project's licence, with no metrics.
+    ``with_onnx`` adds ONNX files (one per precision in ``onnx_precisions``) with their sidecars.
     """
     get_entry(name)
     parse_hub_name(repo_id)
+    precisions = tuple(onnx_precisions) if with_onnx else ()
 
     def write(folder: Path) -> dict:
-        return write_model_repo(name, folder, repo_id, pretrained, with_onnx, results_dir)
+        return write_model_repo(name, folder, repo_id, pretrained, precisions, results_dir)
 
     if to_dir is not None:
         return _write_to_dir(Path(to_dir), write)

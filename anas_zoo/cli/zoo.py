@@ -92,7 +92,8 @@ def _publish(args: argparse.Namespace) -> int | None:
 
     try:
         report = publish(args.name, args.repo_id, revision=args.revision, private=args.private,
-                         with_onnx=args.with_onnx, to_dir=args.to_dir, token=args.token,
+                         with_onnx=args.with_onnx, onnx_precisions=args.onnx_precisions.split(","),
+                         to_dir=args.to_dir, token=args.token,
                          pretrained=args.pretrained, results_dir=args.results_dir)
     except (PublishError, HfHubHTTPError) as e:
         return fail(str(e))
@@ -192,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="registered model name, optionally with a weight tag (name.tag)")
     _add_hub_options(p)
     p.add_argument("--with-onnx", action="store_true", help="also export and publish ONNX files with sidecars")
+    p.add_argument("--onnx-precisions", default="fp32",
+                   help="comma-separated precisions for --with-onnx: fp32, fp16 (default fp32)")
     p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
                    help="publish the resolved weights (default); --no-pretrained publishes seeded random "
                         "weights tagged 'untrained'")

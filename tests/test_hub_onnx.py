@@ -1,0 +1,36 @@
+"""``anas-zoo publish --with-onnx``: the repo carries validated ONNX files of the published weights."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import onnxruntime as ort
+from test_hub import INPUT, NAME, REPO, front_matter, run_cli, save_set
+
+from anas_zoo import store
+
+
+def test_publish_with_onnx_exports_the_published_weights(tmp_path):
+    expected = save_set(store.store_dir(), seed=3)
+    code, out = run_cli("publish", NAME, "--repo-id", REPO, "--with-onnx", "--to-dir", tmp_path / "repo",
+                        "--results-dir", tmp_path, "--json")
+    assert code == 0
+    repo = tmp_path / "repo"
+    report = json.loads(out)
+    assert report["files"] == ["README.md", "config.json", "model.safetensors", "onnx/model.json", "onnx/model.onnx"]
+    sidecar = json.loads((repo / "onnx" / "model.json").read_text())
+    config = json.loads((repo / "config.json").read_text())
+    assert sidecar["passed"] is True and sidecar["precision"] == "fp32"
+    assert sidecar["sha256"] == hashlib.sha256((repo / "onnx" / "model.onnx").read_bytes()).hexdigest()
+    assert config["sha256"][:12] in sidecar["metadata"]["weights"]  # exported from the published weight file
+    assert sidecar["metadata"]["license"] == "apache-2.0"
+
+    session = ort.InferenceSession(str(repo / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
+    (onnx_logits,) = session.run(None, {session.get_inputs()[0].name: INPUT.numpy()})
+    np.testing.assert_allclose(onnx_logits, expected.numpy(), atol=1e-4, rtol=0)
+
+    assert "onnx" in front_matter(repo / "README.md")["tags"]
+    card = (repo / "README.md").read_text()
+    assert f"| `onnx/model.onnx` | fp32 | {sidecar['opset']} |" in card and sidecar["sha256"] in card
