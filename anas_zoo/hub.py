@@ -175,8 +175,8 @@ def _card_data(record: dict, with_onnx: bool) -> ModelCardData:
     tags += sorted({m["dataset"] for m in metrics})
     tags += ["onnx"] * with_onnx + [UNTRAINED_TAG] * bool(record.get("untrained"))
     return ModelCardData(library_name="anas_zoo", license=record["license"].lower(),
-                         pipeline_tag="image-classification", tags=tags, model_name=model_name,
-                         eval_results=eval_results or None)
+                         pipeline_tag="image-classification", tags=tags,
+                         model_name=model_name if eval_results else None, eval_results=eval_results or None)
 
 
 def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str], onnx: list[dict]) -> str:
@@ -185,7 +185,7 @@ def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str]
     g = record["genome"]
     genes = " | ".join(",".join(map(str, g[k])) for k in ("width", "depth", "kernel_size", "expand_ratio"))
     pre = record["preprocessing"]
-    parts = [f"---\n{data.to_yaml()}\n---", f"# {data.model_name}"]
+    parts = [f"---\n{data.to_yaml()}\n---", f"# {record['name']}.{record['tag']}"]
     if record.get("untrained"):
         parts.append("> **Untrained**: random initialisation (seed 0), published with `--no-pretrained` to test "
                      "deployment pipelines. Its predictions are meaningless.")
@@ -193,7 +193,7 @@ def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str]
     parts.append("## Usage\n\n```python\nimport anas_zoo\n\n"
                  f'model = anas_zoo.load("{HUB_PREFIX}{repo_id}")  # weights verified by sha256, eval mode\n```\n\n'
                  f"Input: {record['resolution']}×{record['resolution']} RGB images, preprocessed as "
-                 f"`config.json` records:\n\n```json\n{json.dumps(pre, indent=2, sort_keys=True)}\n```")
+                 f"`config.json` records:\n\n```json\n{json.dumps(pre, sort_keys=True)}\n```")
     parts.append("## Architecture\n\n" + _table(
         ["space", "resolution", "width \\| depth \\| kernel \\| expand", "MACs", "params", "classes"],
         [[record["space"], record["resolution"], genes.replace("|", "\\|"),

@@ -116,7 +116,7 @@ def _publish_results(args: argparse.Namespace) -> int | None:
 
 def _add_hub_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repo-id", required=True, help="Hub repo ORG/REPO")
-    p.add_argument("--revision", help="branch to push to (created if missing; default main)")
+    p.add_argument("--revision", help="branch to upload to (created if missing; default main; not used with --to-dir)")
     p.add_argument("--private", action="store_true", help="create the repo private")
     p.add_argument("--to-dir", help="write the repo layout into this new folder instead of uploading (no network)")
     p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
