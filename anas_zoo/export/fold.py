@@ -8,6 +8,7 @@ the same, simpler graph and the folding is verified numerically in PyTorch.
 from __future__ import annotations
 
 import copy
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -40,7 +41,7 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
             if not isinstance(module, nn.Sequential):
                 continue
             names = list(module._modules)
-            for first, second in zip(names, names[1:]):
+            for first, second in pairwise(names):
                 conv, bn = module._modules[first], module._modules[second]
                 if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
                     _fold_into(conv, bn)

@@ -10,6 +10,7 @@ Everything is written to a temp file beside the output first, so a failure leave
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import logging
@@ -18,9 +19,10 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import onnx
@@ -29,8 +31,8 @@ from tqdm import tqdm
 
 from anas_zoo import flops
 from anas_zoo.export.fold import fold_batchnorm
-from anas_zoo.static import StaticNet
 from anas_zoo.space import get_space
+from anas_zoo.static import StaticNet
 from anas_zoo.zoo import find_weights, get_entry, imagenet_preprocessing, load, load_into, split_name
 
 log = logging.getLogger("anas_zoo.export")
@@ -54,7 +56,7 @@ class ExportError(ValueError):
 class ExportCheckError(ExportError):
     """The exported file failed validation; ``report`` says how."""
 
-    def __init__(self, message: str, report: "ExportReport"):
+    def __init__(self, message: str, report: ExportReport):
         super().__init__(message)
         self.report = report
 
@@ -166,6 +168,8 @@ def _resolve_model(
     else:
         raise ExportError(f"model must be a registered model name or a StaticNet, got {type(model).__name__}")
     if checkpoint is not None:
+        if net is model:
+            net = copy.deepcopy(model)  # the caller's model keeps its own weights
         record = load_into(net, _checkpoint_record(checkpoint))
         weights = f"checkpoint {Path(checkpoint).name} (sha256 {record['sha256'][:12]})"
     net.eval()
@@ -246,9 +250,24 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
 
 
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Keep exporter chatter off stdout (``--json`` owns it) and silence its deprecation notices."""
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)  # "torchvision is not installed" notices
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        registration.setLevel(level)
+
+
 def _export_dynamo(net, example, path: Path, opset: int, dynamic: bool) -> None:
     dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic else None
-    with contextlib.redirect_stdout(sys.stderr):
+    with _quiet_exporter():
         program = torch.onnx.export(
             net, (example,), None, dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME], dynamic_shapes=dynamic_shapes, verbose=False, optimize=True,
@@ -258,7 +277,7 @@ def _export_dynamo(net, example, path: Path, opset: int, dynamic: bool) -> None:
 
 def _export_torchscript(net, example, path: Path, opset: int, dynamic: bool) -> None:
     axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic else None
-    with contextlib.redirect_stdout(sys.stderr):
+    with _quiet_exporter():
         torch.onnx.export(
             net, (example,), str(path), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME], dynamic_axes=axes, do_constant_folding=True,
@@ -284,13 +303,34 @@ def export_graph(net, path: Path, *, resolution: int, batch: int, dynamic: bool,
                 raise ExportError(f"the dynamo exporter failed: {_first_line(e)}") from e
             reason = _first_line(e)
             log.warning("dynamo exporter failed (%s); falling back to the TorchScript exporter", reason)
-    else:
-        reason = "TorchScript exporter requested"
     try:
         _export_torchscript(net, example, path, opset, dynamic)
     except Exception as e:
         raise ExportError(f"the TorchScript exporter failed: {_first_line(e)}") from e
+    model = onnx.load(str(path))
+    if inline_initializer_identities(model):
+        onnx.save(model, str(path))
     return "torchscript", reason
+
+
+def inline_initializer_identities(model: onnx.ModelProto) -> int:
+    """Replace ``Identity(initializer)`` nodes by a copy of the initializer; returns how many were replaced.
+
+    The TorchScript exporter deduplicates equal weights (e.g. the zero biases of freshly folded
+    convs) through Identity nodes; quantizers then no longer see those biases as constants.
+    """
+    graph = model.graph
+    initializers = {t.name: t for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    replaced = [n for n in graph.node
+                if n.op_type == "Identity" and n.input[0] in initializers and n.output[0] not in outputs]
+    for node in replaced:
+        copy = onnx.TensorProto()
+        copy.CopyFrom(initializers[node.input[0]])
+        copy.name = node.output[0]
+        graph.initializer.append(copy)
+        graph.node.remove(node)
+    return len(replaced)
 
 
 def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -325,8 +365,8 @@ def _structure_problems(model: onnx.ModelProto, batch: int | None, resolution: i
     problems = []
     inputs, outputs = list(model.graph.input), list(model.graph.output)
     if [i.name for i in inputs] != [INPUT_NAME] or [o.name for o in outputs] != [OUTPUT_NAME]:
-        return [f"graph signature is {[i.name for i in inputs]} -> {[o.name for o in outputs]}, "
-                f"expected ['{INPUT_NAME}'] -> ['{OUTPUT_NAME}']"]
+        signature = f"{[i.name for i in inputs]} -> {[o.name for o in outputs]}"
+        return [f"graph signature is {signature}, expected ['{INPUT_NAME}'] -> ['{OUTPUT_NAME}']"]
     float32 = onnx.TensorProto.FLOAT
     for value in (inputs[0], outputs[0]):
         if value.type.tensor_type.elem_type != float32:
@@ -366,7 +406,7 @@ def validate(path: Path, reference: torch.nn.Module, *, precision: str, atol: fl
     try:
         onnx.checker.check_model(str(path), full_check=True)
         result["checker"] = "ok"
-    except Exception as e:  # checker raises ValidationError / InferenceError / others
+    except Exception as e:  # noqa: BLE001  (checker raises ValidationError, InferenceError, ...)
         result["checker"] = _first_line(e)
         result["passed"] = False
         return result

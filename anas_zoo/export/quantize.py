@@ -9,8 +9,8 @@ measure fp32 vs int8 accuracy, and :func:`latency_ms` times a file on ONNX Runti
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import onnx
@@ -37,9 +37,8 @@ def check_data_source(source: str | Path, role: str) -> Path:
             f"{role} data '{source}' does not exist; give an image folder (<root>/<class>/*.jpg) "
             "or the CIFAR-10 archive (cifar10-jpeg.tar.xz)"
         )
-    if path.is_dir() and not _is_cifar(path):
-        if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.glob("*/*")):
-            raise ExportError(f"{role} data folder '{source}' has no <class>/*.jpg|png images")
+    if path.is_dir() and not _is_cifar(path) and not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.glob("*/*")):
+        raise ExportError(f"{role} data folder '{source}' has no <class>/*.jpg|png images")
     return path
 
 
@@ -114,7 +113,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib_data, *, cfg: dict, sam
     if not batches:
         raise ExportError(f"{len(images)} calibration images make no batch of {batch} for this fixed-batch graph")
     prepared = out_path.with_name("prepared.onnx")
-    quant_pre_process(str(fp32_path), str(prepared), skip_optimization=True)
+    quant_pre_process(str(fp32_path), str(prepared))
     quantize_static(
         str(prepared), str(out_path), _Reader(batches), quant_format=QuantFormat.QDQ, per_channel=True,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude_nodes),

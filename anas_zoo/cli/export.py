@@ -1,0 +1,142 @@
+"""``anas-export``: write validated ONNX files (fp32, fp16, static int8) of zoo models or any genome.
+
+Weights: by default the model's local pretrained weights when they exist, else its random initial
+weights with a warning (the file's metadata says ``weights: random-init``); ``--pretrained`` insists
+on weights and fails with instructions when they are missing; ``--checkpoint`` loads a weight set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from anas_zoo.cli.common import print_json, run
+from anas_zoo.export.onnx import (
+    DEFAULT_OPSET,
+    EXPORTERS,
+    MAX_OPSET,
+    MIN_OPSET,
+    PRECISIONS,
+    ExportCheckError,
+    ExportError,
+    ExportReport,
+    to_onnx,
+)
+from anas_zoo.space import ArchConfig, InvalidArchError
+from anas_zoo.static import StaticNet
+
+
+def _model_from_genome(path: str) -> StaticNet:
+    """A StaticNet from a JSON genome file: a bare genome, or a record with ``genome`` [+ ``space``, ``num_classes``]."""
+    try:
+        document = json.loads(Path(path).expanduser().read_text())
+    except FileNotFoundError:
+        raise ExportError(f"genome file '{path}' does not exist") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise ExportError(f"cannot read genome file '{path}': {e}") from None
+    if not isinstance(document, dict):
+        raise InvalidArchError(f"genome file '{path}' must hold a JSON object")
+    genome = document.get("genome", document)
+    return StaticNet(ArchConfig.from_dict(genome), document.get("space", "attentivenas"),
+                     document.get("num_classes"))
+
+
+def _summary(report: ExportReport) -> str:
+    batch = "dynamic batch" if report.dynamic_batch else f"batch {report.batch}"
+    lines = [(f"wrote {report.path} ({report.precision}, opset {report.opset}, {report.exporter} exporter, {batch}, "
+             f"{report.resolution}x{report.resolution}, {report.size_bytes / 1e6:.2f} MB)"),
+             f"  report   {report.sidecar}",
+             f"  weights  {report.metadata['weights']} (licence {report.metadata['license']})"]
+    if report.fallback_reason and report.exporter == "torchscript":
+        lines.append(f"  fallback {report.fallback_reason}")
+    if report.validation is None:
+        lines.append("  check    skipped (--no-check)")
+    else:
+        for row in report.validation["parity"]:
+            lines.append(f"  check    {row['input']:<6} batch {row['batch']}: max|diff| {row['max_abs_diff']:.3g} "
+                         f"mean {row['mean_abs_diff']:.3g} top-1 agreement {row['top1_agreement']:.0%} "
+                         f"{'ok' if row['passed'] else 'FAILED'}")
+        for label, acc in report.validation.get("accuracy", {}).items():
+            lines.append(f"  accuracy {label}: top-1 {acc['top1']:.2%} on {acc['samples']} images")
+        for label, lat in report.validation.get("latency_ms", {}).items():
+            lines.append(f"  latency  {label}: {lat['median']:.2f} ms median (batch {lat['batch']}, "
+                         f"{lat['threads']} threads)")
+    return "\n".join(lines)
+
+
+def _onnx(args: argparse.Namespace) -> None:
+    model = _model_from_genome(args.arch) if args.arch else args.model
+    name = Path(args.arch).stem if args.arch else None
+    try:
+        report = to_onnx(
+            model, args.output, name=name, pretrained=args.pretrained, checkpoint=args.checkpoint, opset=args.opset,
+            batch=args.batch or 1, dynamic_batch=args.batch is None, resolution=args.resolution,
+            precision=args.precision, exporter=args.exporter, calib_data=args.calib_data,
+            calib_samples=args.calib_samples, exclude_nodes=args.exclude_nodes, eval_data=args.eval_data,
+            eval_samples=args.eval_samples, check=args.check, atol=args.atol, keep_failed=args.keep_failed,
+            progress=not args.json,
+        )
+    except ExportCheckError as e:
+        if args.json:
+            print_json(e.report.to_dict())
+        raise
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print(_summary(report))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="anas-export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("onnx", help="export to ONNX and check it against PyTorch with ONNX Runtime")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="registered model name, optionally with .tag (anas-zoo list)")
+    source.add_argument("--arch", metavar="GENOME.json", help="any genome (bare, or a record with 'genome')")
+    p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
+                   help="load the model's pretrained weights (default: when present locally, else random weights)")
+    p.add_argument("--checkpoint", metavar="FILE", help="weight set to load (.json record or .safetensors)")
+    p.add_argument("--output", required=True, metavar="FILE.onnx", help="output file; FILE.json gets the report")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                   help=f"ONNX opset, {MIN_OPSET}..{MAX_OPSET} (default {DEFAULT_OPSET})")
+    batch = p.add_mutually_exclusive_group()
+    batch.add_argument("--batch", type=int, metavar="N", help="fixed batch size")
+    batch.add_argument("--dynamic-batch", action="store_true", help="free batch axis (the default)")
+    p.add_argument("--resolution", type=int, metavar="R", help="input size (default: the model's own)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    p.add_argument("--calib-data", metavar="DIR", help="int8 calibration images: image folder or CIFAR-10 archive")
+    p.add_argument("--calib-samples", type=int, default=256, metavar="N", help="calibration images (default 256)")
+    p.add_argument("--exclude-nodes", nargs="+", default=[], metavar="NODE",
+                   help="int8: graph nodes to keep in float (names as in the fp32 graph)")
+    p.add_argument("--eval-data", metavar="DIR", help="labelled images (folder or CIFAR-10 archive: test split) "
+                                                     "for top-1 of fp32 vs the exported precision")
+    p.add_argument("--eval-samples", type=int, default=1000, metavar="N", help="evaluation images (default 1000)")
+    p.add_argument("--exporter", choices=EXPORTERS, default="auto",
+                   help="auto: dynamo, falling back to TorchScript (default)")
+    p.add_argument("--check", action=argparse.BooleanOptionalAction, default=True,
+                   help="validate with the ONNX checker and ONNX Runtime (default on)")
+    p.add_argument("--atol", type=float, default=1e-4, help="fp32 max |diff| allowed (default 1e-4)")
+    p.add_argument("--keep-failed", action="store_true", help="keep the file when the check fails")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    p.set_defaults(func=_onnx)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger = logging.getLogger("anas_zoo.export")
+    logger.addHandler(handler)
+    try:
+        return run(lambda: args.func(args))
+    finally:
+        logger.removeHandler(handler)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
