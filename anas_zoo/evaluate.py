@@ -8,8 +8,8 @@ with the record's mean/std and resized to the model's resolution.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from torch import nn

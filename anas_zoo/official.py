@@ -16,14 +16,13 @@ import re
 import warnings
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from itertools import accumulate
 from pathlib import Path
-from typing import Callable, Iterable
 
 import torch
 
 from anas_zoo.paper_models import ALPHANET_TAG, ATTENTIVENAS_TAG, OFFICIAL_LICENSE
-from anas_zoo.space import get_space
 from anas_zoo.store import save_weights, store_dir
 from anas_zoo.supernet import SuperNet
 from anas_zoo.zoo import get_entry

@@ -82,7 +82,7 @@ def test_imagenet_batches_use_the_published_pipeline(tmp_path):
     batches, split = eval_batches(preprocessing, val, batch_size=2, num_workers=0)
     (x, labels), = list(batches)
     assert split == "val" and x.shape == (2, 3, 256, 256) and labels.tolist() == [0, 1]
-    image = Image.open(sorted((val / "n00000000").iterdir())[0]).convert("RGB")
+    image = Image.open(min((val / "n00000000").iterdir())).convert("RGB")
     expected = datasets.to_tensor(datasets.eval_transform(image, 256))
     assert torch.allclose(x[0], expected)
 
