@@ -150,17 +150,16 @@ def resolve_weights(entry: ModelEntry, spec: WeightSpec):
     path = find_local(stem)
     if path is not None:
         return path
-    looked = [str(d) for d in search_dirs()]
+    hub = "no Hugging Face Hub repo is registered for them"
     if spec.hub_repo:
         from anas_zoo.hub import HubUnavailableError, fetch
 
         try:
             return fetch(spec.hub_repo)
         except HubUnavailableError as e:
-            looked.append(str(e))
-    else:
-        looked.append("the Hugging Face Hub (no repo registered for these weights)")
-    raise WeightsError(f"no weights for '{stem}'; looked in: {'; '.join(looked)}. {spec.how_to_get}")
+            hub = f"not available from {e}"
+    looked = ", ".join(str(d) for d in search_dirs())
+    raise WeightsError(f"no local weights for '{stem}' (looked in {looked}) and {hub}. {spec.how_to_get}")
 
 
 def load(

@@ -27,6 +27,8 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from anas_zoo import hub, store
+from anas_zoo import space as space_module
+from anas_zoo import zoo as zoo_module
 from anas_zoo.cli.zoo import main
 from anas_zoo.flops import count
 from anas_zoo.space import SearchSpace, StageSpec, register_space
@@ -58,13 +60,12 @@ TINY_SPACE = SearchSpace(
 )
 
 
-def register_tiny() -> None:
+def tiny_entry() -> ModelEntry:
     """The tiny test model: tag 'own' (project licence, on the Hub as example/repo), 'imported' (CC-BY-NC),
     'absent' (names a Hub repo that nobody serves)."""
-    register_space(TINY_SPACE)
     arch = TINY_SPACE.min_arch()
     macs, params = count(arch, TINY_SPACE, 10, arch.resolution)
-    register_model(ModelEntry(
+    return ModelEntry(
         name=NAME, arch=arch, space=TINY_SPACE.name, num_classes=10, macs=macs, params=params,
         preprocessing=imagenet_preprocessing(arch.resolution), description="A tiny test network.",
         weights=(
@@ -72,10 +73,25 @@ def register_tiny() -> None:
             WeightSpec("imported", "cc-by-nc-4.0", ({**MEASURED, "source": "reported"},), "import it"),
             WeightSpec("absent", "Apache-2.0", (), "nobody publishes it", hub_repo="example/absent"),
         ),
-    ))
+    )
 
 
-register_tiny()
+def register_tiny() -> None:
+    """Register the tiny model for good (the fresh client processes)."""
+    register_space(TINY_SPACE)
+    register_model(tiny_entry())
+
+
+def install_tiny(mp: pytest.MonkeyPatch) -> None:
+    """Register the tiny model for one test only, so other test files never see it."""
+    mp.setitem(space_module._SPACES, TINY_SPACE.name, TINY_SPACE)
+    mp.setitem(zoo_module._REGISTRY, NAME, tiny_entry())
+
+
+@pytest.fixture(autouse=True)
+def _tiny_registered(monkeypatch):
+    install_tiny(monkeypatch)
+
 
 INPUT = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
 
@@ -210,7 +226,7 @@ def test_publish_refuses_bad_input_with_one_line_errors(tmp_path, capsys):
     assert "unknown model 'no_such_model'" in capsys.readouterr().err
     assert run_cli("publish", f"{NAME}.imported", "--repo-id", REPO, "--to-dir", tmp_path / "x")[0] == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: no weights for 'hubtest_tiny.imported'") and err.count("\n") == 1
+    assert err.startswith("error: no local weights for 'hubtest_tiny.imported'") and err.count("\n") == 1
     assert not (tmp_path / "x").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left behind
 
@@ -342,7 +358,7 @@ def test_weights_without_hub_repo_list_every_place_looked(tmp_path, monkeypatch)
         load(f"{NAME}.imported", pretrained=True)
     message = str(info.value)
     assert str(tmp_path / "bundled") in message and str(store.store_dir()) in message
-    assert "Hugging Face Hub (no repo registered" in message and "import it" in message
+    assert "no Hugging Face Hub repo is registered for them" in message and "import it" in message
 
 
 def test_tampered_store_weights_fail_sha256(tmp_path):
@@ -417,16 +433,17 @@ def loopback_hub(tmp_path_factory):
     example/tampered (model.safetensors altered after publishing); plus the expected logits."""
     root = tmp_path_factory.mktemp("hub")
     with pytest.MonkeyPatch.context() as mp:
+        install_tiny(mp)
         mp.setenv("ANAS_ZOO_HOME", str(root / "home"))
         expected = save_set(store.store_dir(), seed=7)
         hub.publish(NAME, REPO, to_dir=root / "main")
         hub.publish(NAME, REPO, to_dir=root / "v1", pretrained=False)
+        torch.manual_seed(0)
+        untrained = logits(load(NAME).eval())
     shutil.copytree(root / "main", root / "tampered")
     state = load_file(str(root / "tampered" / "model.safetensors"))
     state["classifier.weight"][0, 0] += 0.5
     save_file(state, str(root / "tampered" / "model.safetensors"))
-    torch.manual_seed(0)
-    untrained = logits(load(NAME).eval())
     server = ThreadingHTTPServer(("127.0.0.1", 0), _HubHandler)
     server.requests = []
     server.repos = {
@@ -526,7 +543,8 @@ def test_offline_loads_from_cache_and_says_where_it_looked(loopback_hub, online)
     assert missing["type"] == "HubUnavailableError"
     assert "example/never-downloaded@main" in missing["error"] and "HF_HUB_OFFLINE" in missing["error"]
     absent = report[f"{NAME}.absent"]["error"]
-    assert absent.startswith(f"no weights for '{NAME}.absent'; looked in: ")
+    assert absent.startswith(f"no local weights for '{NAME}.absent' (looked in ")
+    assert "and not available from the Hugging Face Hub repo example/absent@main" in absent
     assert str(store.BUNDLED_DIR) in absent and str(online["tmp"] / "empty_home" / "weights") in absent
     assert "example/absent@main" in absent and str(online["hf_home"] / "hub") in absent
     assert "nobody publishes it" in absent

@@ -7,9 +7,15 @@ import json
 
 import numpy as np
 import onnxruntime as ort
-from test_hub import INPUT, NAME, REPO, front_matter, run_cli, save_set
+import pytest
+from test_hub import INPUT, NAME, REPO, front_matter, install_tiny, run_cli, save_set
 
 from anas_zoo import store
+
+
+@pytest.fixture(autouse=True)
+def _tiny_registered(monkeypatch):
+    install_tiny(monkeypatch)
 
 
 def test_publish_with_onnx_exports_the_published_weights(tmp_path):
