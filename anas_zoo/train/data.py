@@ -176,15 +176,19 @@ def resize_to(x: torch.Tensor, resolution: int) -> torch.Tensor:
     )
 
 
-def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
-    """Standard CIFAR augmentation on a uint8 N×C×H×W batch: zero-pad, random crop back, random h-flip."""
+def crop_flip_noise(n: int, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """Per-sample augmentation draws, n×3 int64: crop offset y, crop offset x, flip (0/1)."""
+    offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator)
+    return torch.cat([offsets, (torch.rand(n, 1, generator=generator) < 0.5).long()], 1)
+
+
+def random_crop_flip(images: torch.Tensor, noise: torch.Tensor, padding: int = 4) -> torch.Tensor:
+    """Standard CIFAR augmentation on a uint8 N×C×H×W batch: zero-pad, crop back, h-flip, per ``noise`` row."""
     n, _, h, w = images.shape
     padded = F.pad(images, (padding, padding, padding, padding))
-    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
-    flip = torch.rand(n, generator=generator) < 0.5
+    dy, dx, flip = noise.unbind(1)
     cols = torch.arange(w).expand(n, w)
-    cols = torch.where(flip[:, None], cols.flip(1), cols) + dx[:, None]
+    cols = torch.where(flip.bool()[:, None], cols.flip(1), cols) + dx[:, None]
     rows = torch.arange(h).expand(n, h) + dy[:, None]
     batch = torch.arange(n)[:, None, None]
     return padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
@@ -200,11 +204,13 @@ def normalize(images: torch.Tensor, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> torch
 class TensorLoader:
     """Batches of an in-memory uint8 image tensor: shuffled per epoch, sharded per rank, resumable.
 
-    Epoch ``e`` uses a permutation seeded by ``(seed, e)``, cut to a multiple of
-    ``batch_size × world_size``; rank ``r`` takes every ``world_size``-th sample of each global batch,
-    so ranks see disjoint shards of the same global batch (what DistributedSampler provides).
-    Augmentation noise is seeded by ``(seed, epoch, batch)``, so ``state_dict()`` (epoch, batch) is all a
-    resumed run needs to reproduce the same batches. Yields (float images normalised, labels).
+    Training (``train=True``): epoch ``e`` uses a permutation and per-sample augmentation draws seeded
+    by ``(seed, e)``, cut to whole global batches of ``batch_size × world_size``; rank ``r`` takes
+    positions ``r, r + world_size, …`` of each global batch (what DistributedSampler provides), so one
+    process with the global batch, split the same way, sees exactly the same samples and augmentations.
+    ``state_dict()`` (epoch, batch) is all a resumed run needs. Evaluation (``train=False``) keeps every
+    sample, does not augment, and always starts from its first batch (``shuffle`` uses one fixed order).
+    Yields (normalised float images, int64 labels).
     """
 
     def __init__(
@@ -217,6 +223,7 @@ class TensorLoader:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        shuffle: bool | None = None,
         mean=CIFAR10_MEAN,
         std=CIFAR10_STD,
         channels_last: bool = False,
@@ -227,6 +234,7 @@ class TensorLoader:
             raise DataError(f"{len(images)} images but {len(labels)} labels")
         self.images, self.labels = images, labels
         self.batch_size, self.train, self.resolution = batch_size, train, resolution
+        self.shuffle = train if shuffle is None else shuffle
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.mean, self.std, self.channels_last = mean, std, channels_last
         self.epoch, self.batch = 0, 0
@@ -237,8 +245,9 @@ class TensorLoader:
 
     def __len__(self) -> int:
         """Batches per epoch (per rank). Training drops the last partial batch; evaluation keeps it."""
-        per_rank = len(self.images) // self.world_size
-        return per_rank // self.batch_size if self.train else math.ceil(per_rank / self.batch_size)
+        if self.train:
+            return len(self.images) // (self.batch_size * self.world_size)
+        return math.ceil(len(self.images[self.rank :: self.world_size]) / self.batch_size)
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "batch": self.batch}
@@ -246,20 +255,19 @@ class TensorLoader:
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
 
-    def _order(self) -> torch.Tensor:
+    def _epoch_draws(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(sample order, augmentation draws by position) of the current epoch."""
         n = len(self.images)
-        if not self.train:
-            order = torch.arange(n)
-        else:
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
-        global_batch = self.batch_size * self.world_size
-        usable = (n // global_batch) * global_batch if self.train else (n // self.world_size) * self.world_size
-        return order[:usable][self.rank :: self.world_size]
+        if not self.shuffle:
+            return torch.arange(n), None
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + (self.epoch if self.train else 0))
+        order = torch.randperm(n, generator=generator)
+        return order, crop_flip_noise(n, generator) if self.train else None
 
-    def make_batch(self, index: torch.Tensor, noise_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _prepare(self, index: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         images = self.images[index]
-        if self.train:
-            images = random_crop_flip(images, torch.Generator().manual_seed(noise_seed))
+        if noise is not None:
+            images = random_crop_flip(images, noise)
         x = normalize(images, self.mean, self.std)
         if self.resolution:
             x = resize_to(x, self.resolution)
@@ -268,24 +276,24 @@ class TensorLoader:
         return x, self.labels[index]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One epoch from the current position; afterwards the position moves to the next epoch.
-
-        Evaluation loaders (``train=False``) always start at their first batch, so calibration and
-        evaluation that stop early see the same batches every time.
-        """
+        """One epoch from the current position; afterwards the position moves to the next epoch."""
         if not self.train:
-            self.batch = 0
-        order = self._order()
+            order, _ = self._epoch_draws()
+            mine = order[self.rank :: self.world_size]
+            for start in range(0, len(mine), self.batch_size):
+                yield self._prepare(mine[start : start + self.batch_size], None)
+            return
+        order, noise = self._epoch_draws()
+        global_batch = self.batch_size * self.world_size
+        lane = self.rank + self.world_size * torch.arange(self.batch_size)
         while self.batch < len(self):
-            start = self.batch * self.batch_size
-            index = order[start : start + self.batch_size]
-            noise = (self.seed * 1_000_003 + self.epoch) * 1_000_003 + self.batch
+            positions = self.batch * global_batch + lane
             self.batch += 1
-            yield self.make_batch(index, noise)
+            yield self._prepare(order[positions], noise[positions])
         self.epoch, self.batch = self.epoch + 1, 0
 
     def forever(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Endless batches across epochs (the training loop counts steps, not epochs)."""
+        """Endless training batches across epochs (the training loop counts steps, not epochs)."""
         while True:
             yield from self
 
@@ -302,10 +310,16 @@ def cifar10_loader(
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 
 
-def _scan_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
+def folder_classes(root: str | Path) -> list[str]:
+    """Class names of an ImageNet-style folder: its sub-directories, sorted."""
+    root = Path(root)
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist; expected <root>/<class>/*.JPEG")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    return sorted(p.name for p in root.iterdir() if p.is_dir())
+
+
+def _scan_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
+    classes = folder_classes(root)
     samples = [
         (path, label)
         for label, cls in enumerate(classes)
@@ -366,14 +380,16 @@ class ImageFolder(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        """Sample ``i`` (or ``(i, epoch)``: training augmentation is seeded by seed, epoch and i)."""
+        i, epoch = item if isinstance(item, tuple) else (item, 0)
         path, label = self.samples[i]
         try:
             image = Image.open(path).convert("RGB")
         except Exception as e:
             raise DataError(f"cannot decode image {path}: {e}") from None
         if self.train:
-            image = train_transform(image, self.resolution, random.Random((self.seed, i, random.random())))
+            image = train_transform(image, self.resolution, random.Random(f"{self.seed}/{epoch}/{i}"))
         else:
             image = eval_transform(image, self.resolution)
         return to_tensor(image), label
@@ -400,3 +416,44 @@ def image_folder_loader(
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=num_workers > 0,
     )
+
+
+class FolderLoader:
+    """Resumable, rank-sharded training batches of an image folder (the folder twin of TensorLoader)."""
+
+    def __init__(
+        self, root: str | Path, resolution: int, batch_size: int, seed: int = 0, rank: int = 0,
+        world_size: int = 1, num_workers: int = 2,
+    ):
+        self.dataset = ImageFolder(root, resolution, train=True, seed=seed)
+        self.batch_size, self.seed, self.rank, self.world_size = batch_size, seed, rank, world_size
+        self.num_workers = num_workers
+        self.epoch, self.batch = 0, 0
+        if len(self) == 0:
+            raise DataError(f"{root}: {len(self.dataset)} images make no batch of {batch_size} x {world_size} ranks")
+
+    def __len__(self) -> int:
+        return len(self.dataset) // (self.batch_size * self.world_size)
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "batch": self.batch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(len(self.dataset), generator=generator)[: len(self) * self.batch_size * self.world_size]
+        mine = order[self.rank :: self.world_size][self.batch * self.batch_size :].tolist()
+        loader = torch.utils.data.DataLoader(
+            self.dataset, batch_size=self.batch_size, sampler=[(i, self.epoch) for i in mine],
+            num_workers=self.num_workers, drop_last=True,
+        )
+        for batch in loader:
+            self.batch += 1
+            yield batch
+        self.epoch, self.batch = self.epoch + 1, 0
+
+    def forever(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        while True:
+            yield from self

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import random
+import signal
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
 
-from anas_zoo.space import ArchConfig
+from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.supernet import SuperNet
 from anas_zoo.train.calibrate import calibrate_bn
-from anas_zoo.train.data import resize_to
+from anas_zoo.train.checkpoint import restore, save_checkpoint
+from anas_zoo.train.data import (
+    CIFAR10_CLASSES,
+    FolderLoader,
+    cifar10_loader,
+    cifar10_split,
+    folder_classes,
+    image_folder_loader,
+    load_cifar10,
+    resize_to,
+)
+from anas_zoo.train.losses import distillation_loss, label_smoothing_ce
+from anas_zoo.train.sampler import AccuracyPredictor, MacsPrior, Sampler
 
 
 def _resized(batches: Iterable, resolution: int, device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -47,14 +70,454 @@ def evaluate_subnet(
     eval_batches: Iterable,
     num_calib_batches: int,
     device=None,
+    resolution: int | None = None,
 ) -> dict:
     """Activate ``arch``, recalibrate BN on ``num_calib_batches`` of ``calib_batches``, measure accuracy.
 
-    Batches are (normalised inputs, labels) at any size; inputs are resized to ``arch.resolution``.
+    Batches are (normalised inputs, labels) at any size; inputs are resized to ``resolution``
+    (default ``arch.resolution``).
     Returns ``{'top1', 'top5', 'samples'}`` (fractions). The supernet's BN running statistics are left
     holding ``arch``'s calibrated values and its train/eval mode is restored.
     """
     device = device or next(supernet.parameters()).device
+    resolution = resolution or arch.resolution
     supernet.set_active(arch)
-    calibrate_bn(supernet, _resized(calib_batches, arch.resolution, device), num_calib_batches)
-    return accuracy(supernet, eval_batches, arch.resolution, device)
+    calibrate_bn(supernet, _resized(calib_batches, resolution, device), num_calib_batches)
+    return accuracy(supernet, eval_batches, resolution, device)
+
+
+# ----- the training loop -------------------------------------------------------------------------
+class TrainingError(RuntimeError):
+    """Training could not continue (repeated divergence, bad configuration)."""
+
+
+@dataclass
+class TrainConfig:
+    """One training recipe; every field can be set from YAML or ``key=value`` on the command line."""
+
+    space: str = "cifar10"
+    num_classes: int | None = None
+    data: str = "cifar10"  # 'cifar10' or 'folder'
+    data_path: str | None = None  # CIFAR archive/folder, or the ImageNet-style root holding train/ and val/
+    holdout_fraction: float = 0.1
+    input_resolution: int | None = None  # feed every subnet this size instead of its genome's resolution
+    batch_size: int = 128  # per rank
+    grad_accum: int = 1  # micro-batches per step (a global batch split like ranks split it)
+    epochs: float = 1.0
+    max_steps: int | None = None  # stop early (the schedule still follows ``epochs``)
+    lr: float = 0.1  # per 256 images of the global batch
+    warmup_epochs: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-5  # not on BN or biases
+    label_smoothing: float = 0.1
+    dropout: float = 0.2
+    drop_connect: float = 0.2
+    bn_momentum: float = 0.0
+    sampler: str = "bestup"
+    k: int = 3
+    num_sampled: int = 2
+    rank_subbatch: int | None = None  # rank candidates on the first N images of each micro-batch
+    predictor: str | None = None  # JSON file of an AccuracyPredictor: rank by it instead of the minibatch loss
+    distill: str = "kd"  # 'kd' (soft-target CE) or 'alpha' (AlphaNet α-divergence)
+    alpha_min: float = -1.0
+    alpha_max: float = 1.0
+    alpha_clip: float = 5.0
+    clip_grad: float = 1.0
+    prior_samples: int = 2000
+    seed: int = 0
+    threads: int | None = None
+    channels_last: bool = True
+    amp: bool = True  # bfloat16 autocast, CUDA only
+    out_dir: str = "runs/train"
+    resume: str | None = "auto"  # 'auto' (out_dir/last.safetensors if present), a path, or null
+    checkpoint_every: int = 200
+    eval_every: float = 1.0  # epochs between min/max validations (0: only at the end)
+    eval_batches: int | None = None  # limit evaluation batches
+    calib_batches: int = 20
+    eval_batch_size: int = 250
+    log_every: int = 10
+    max_failures: int = 3
+    lr_backoff: float = 0.5
+    progress: bool = True
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; allowed: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size), initialising torch.distributed when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on conv/linear weights only; none on BN parameters and biases."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (decay if p.dim() > 1 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class Trainer:
+    """Sandwich-rule supernet training with attentive sampling, DDP, checkpoints and fault recovery."""
+
+    def __init__(self, config: TrainConfig, data: dict | None = None):
+        self.config = c = config
+        if c.threads:
+            torch.set_num_threads(c.threads)
+        self.rank, self.world = _distributed()
+        self.device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+        self.space = get_space(c.space)
+        self.out_dir = Path(c.out_dir)
+        self.checkpoint_path = self.out_dir / "last.safetensors"
+        self.data = data if data is not None else self._load_data()
+        self.num_classes = c.num_classes or self.data.get("num_classes") or self.space.num_classes
+
+        torch.manual_seed(c.seed)
+        self.model = SuperNet(self.space, self.num_classes, c.dropout, c.drop_connect).to(self.device)
+        for m in self.model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.momentum = c.bn_momentum
+        if c.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.SGD(
+            _param_groups(self.model, c.weight_decay), lr=0.0, momentum=c.momentum, nesterov=c.nesterov
+        )
+        self.train_loader = self.data["train_loader"](c.batch_size * c.grad_accum, self.rank, self.world)
+        self.steps_per_epoch = len(self.train_loader)
+        self.total_steps = max(1, round(c.epochs * self.steps_per_epoch))
+        self.base_lr = c.lr * c.batch_size * c.grad_accum * self.world / 256
+        self.sampler = Sampler(self.space, c.sampler, c.k, self._prior() if c.sampler != "uniform" else None)
+        self.predictor = AccuracyPredictor.from_dict(json.loads(Path(c.predictor).read_text())) if c.predictor else None
+        self.distill = distillation_loss(c.distill)
+        self.rng = random.Random(c.seed)  # identical on every rank: all ranks draw the same candidates
+        self.step = 0
+        self.lr_scale = 1.0
+        self.failures = 0
+        self.best_max_top1 = 0.0
+        self._stop_signal: int | None = None
+        self._metrics = None
+
+    # ----- setup -------------------------------------------------------------------------------
+    def _load_data(self) -> dict:
+        c = self.config
+        if c.data == "cifar10":
+            split = cifar10_split(load_cifar10(c.data_path), c.holdout_fraction, seed=c.seed)
+            return {
+                "num_classes": len(CIFAR10_CLASSES),
+                "train_loader": lambda bs, rank, world: cifar10_loader(
+                    split["train"], bs, True, seed=c.seed, rank=rank, world_size=world
+                ),
+                "calib_loader": lambda: cifar10_loader(split["train"], c.eval_batch_size, False, shuffle=True),
+                "val_loader": lambda: cifar10_loader(split["val"], c.eval_batch_size, False, shuffle=True),
+            }
+        if c.data == "folder":
+            if not c.data_path:
+                raise ValueError("data=folder needs data_path: a root holding train/<class>/ and val/<class>/")
+            root = Path(c.data_path)
+            res = c.input_resolution or max(self.space.resolutions)
+            return {
+                "num_classes": len(folder_classes(root / "train")),
+                "train_loader": lambda bs, rank, world: FolderLoader(root / "train", res, bs, c.seed, rank, world),
+                "calib_loader": lambda: image_folder_loader(root / "train", res, False, c.eval_batch_size, shuffle=True),
+                "val_loader": lambda: image_folder_loader(root / "val", res, False, c.eval_batch_size, shuffle=True),
+            }
+        raise ValueError(f"unknown data '{c.data}'; allowed: ['cifar10', 'folder']")
+
+    def _prior(self) -> MacsPrior:
+        return MacsPrior(self.space, self.config.prior_samples, seed=self.config.seed)
+
+    # ----- one step ----------------------------------------------------------------------------
+    def _input(self, x: torch.Tensor, arch: ArchConfig) -> torch.Tensor:
+        x = resize_to(x, self.config.input_resolution or arch.resolution)
+        return x.contiguous(memory_format=torch.channels_last) if self.config.channels_last else x
+
+    def _autocast(self):
+        enabled = self.config.amp and self.device.type == "cuda"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def _forward_backward(self, arch: ArchConfig, micro: list, loss_fn, regularize: bool = False) -> tuple:
+        """Train ``arch`` on every micro-batch (gradients accumulate); return (summed loss, logits list)."""
+        self.model.set_active(arch, regularize=regularize)
+        total, outputs = torch.zeros((), device=self.device), []
+        for i, (x, y) in enumerate(micro):
+            with self._autocast():
+                logits = self.model(self._input(x, arch))
+            loss = loss_fn(logits, y, i)
+            loss.backward()
+            total += loss.detach()
+            outputs.append(logits.detach())
+        return total, outputs
+
+    @torch.inference_mode()
+    def _score(self, candidates: list[ArchConfig], micro: list) -> list[float]:
+        """Minibatch loss of each candidate (no grad), summed over micro-batches and all ranks."""
+        if self.predictor is not None:
+            return self.predictor.loss(candidates)
+        sub = self.config.rank_subbatch
+        losses = torch.zeros(len(candidates), device=self.device)
+        for j, arch in enumerate(candidates):
+            self.model.set_active(arch)
+            for x, y in micro:
+                x, y = (x[:sub], y[:sub]) if sub else (x, y)
+                with self._autocast():
+                    logits = self.model(self._input(x, arch))
+                losses[j] += F.cross_entropy(logits.float(), y)
+        if self.world > 1:
+            dist.all_reduce(losses)
+        return losses.tolist()
+
+    def _reduce_gradients(self, scale: float) -> None:
+        """Average gradients over micro-batches and ranks: one all-reduce of one flat buffer."""
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if self.world > 1:
+            flat = torch.cat([g.flatten() for g in grads])
+            dist.all_reduce(flat)
+            torch._foreach_mul_([flat], scale)
+            offset = 0
+            for g in grads:
+                g.copy_(flat[offset : offset + g.numel()].view_as(g))
+                offset += g.numel()
+        elif scale != 1.0:
+            torch._foreach_mul_(grads, scale)
+
+    def lr_at(self, step: int) -> float:
+        """Linear warm-up to the base lr, then per-iteration cosine to 0 (times the back-off scale)."""
+        warmup = round(self.config.warmup_epochs * self.steps_per_epoch)
+        if step < warmup:
+            lr = self.base_lr * (step + 1) / warmup
+        else:
+            progress = (step - warmup) / max(1, self.total_steps - warmup)
+            lr = 0.5 * self.base_lr * (1 + math.cos(math.pi * min(1.0, progress)))
+        return lr * self.lr_scale
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict:
+        """One sandwich step on a (per-rank) batch: largest, ``num_sampled`` attentive/uniform, smallest."""
+        c = self.config
+        self.model.train()
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        micro = [(x[i :: c.grad_accum], y[i :: c.grad_accum]) for i in range(c.grad_accum)]
+        self.optimizer.zero_grad(set_to_none=True)
+        lr = self.lr_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+        largest = self.space.max_arch()
+        loss_max, teacher = self._forward_backward(
+            largest, micro, lambda z, t, i: label_smoothing_ce(z, t, c.label_smoothing), regularize=True
+        )
+        kd = self._kd_loss(teacher)
+        losses = {"max": loss_max}
+        for slot in range(c.num_sampled):
+            candidates = self.sampler.candidates(self.rng)
+            scores = self._score(candidates, micro) if self.sampler.needs_scores else [0.0]
+            arch = self.sampler.pick(candidates, scores)
+            losses[f"sampled{slot}"], _ = self._forward_backward(arch, micro, kd)
+        losses["min"], _ = self._forward_backward(self.space.min_arch(), micro, kd)
+
+        self._reduce_gradients(1.0 / (c.grad_accum * self.world))
+        if c.clip_grad:
+            torch.nn.utils.clip_grad_value_(self.model.parameters(), c.clip_grad)
+        total = torch.stack(list(losses.values())) / c.grad_accum
+        if self.world > 1:
+            dist.all_reduce(total)
+            total /= self.world
+        values = total.tolist()
+        finite = all(math.isfinite(v) for v in values)
+        if finite:
+            self.optimizer.step()
+        return {"loss": sum(values), **{f"loss_{k}": v for k, v in zip(losses, values)}, "lr": lr, "finite": finite}
+
+    def _kd_loss(self, teacher: list[torch.Tensor]):
+        c = self.config
+        if c.distill == "alpha":
+            return lambda z, t, i: self.distill(z, teacher[i], c.alpha_min, c.alpha_max, c.alpha_clip)
+        return lambda z, t, i: self.distill(z, teacher[i])
+
+    # ----- state -------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "step": self.step,
+            "loader": self.train_loader.state_dict(),
+            "rng": _jsonable_rng(self.rng.getstate()),
+            "lr_scale": self.lr_scale,
+            "failures": self.failures,
+            "best_max_top1": self.best_max_top1,
+            "config": self.config.to_dict(),
+            "world_size": self.world,
+        }
+
+    def save(self, path: Path | None = None) -> Path | None:
+        """Atomic checkpoint (rank 0 writes; all ranks wait for it)."""
+        path = path or self.checkpoint_path
+        if self.rank == 0:
+            save_checkpoint(path, self.model, self.optimizer, self.state())
+        if self.world > 1:
+            dist.barrier()
+        return path
+
+    def load(self, path: str | Path) -> None:
+        """Restore model, optimizer, schedule position, sampler RNG and data order from a checkpoint."""
+        state = restore(path, self.model, self.optimizer)
+        if state.get("world_size", self.world) != self.world:
+            raise TrainingError(
+                f"{path} was written by {state['world_size']} ranks; resume with the same number of ranks "
+                f"(got {self.world}) for an exact continuation"
+            )
+        self.step = int(state["step"])
+        self.train_loader.load_state_dict(state["loader"])
+        self.rng.setstate(_rng_state(state["rng"]))
+        self.lr_scale = float(state["lr_scale"])
+        self.failures = int(state["failures"])
+        self.best_max_top1 = float(state["best_max_top1"])
+
+    # ----- evaluation --------------------------------------------------------------------------
+    def validate(self) -> dict:
+        """Top-1/top-5 of the smallest and largest subnets on the held-out split, BN calibrated."""
+        c = self.config
+        val = self.data["val_loader"]()
+        batches = val if c.eval_batches is None else _take(val, c.eval_batches)
+        result = {}
+        for name, arch in (("min", self.space.min_arch()), ("max", self.space.max_arch())):
+            result[name] = evaluate_subnet(
+                self.model, arch, self.data["calib_loader"](), batches, c.calib_batches, self.device,
+                resolution=c.input_resolution,
+            )
+        self.model.train()
+        return result
+
+    # ----- the loop ----------------------------------------------------------------------------
+    def _log(self, record: dict) -> None:
+        if self.rank != 0:
+            return
+        if self._metrics is None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._metrics = open(self.out_dir / "metrics.jsonl", "a")
+        self._metrics.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+        self._metrics.flush()
+
+    def _rollback(self, reason: str) -> None:
+        """Return to the last good checkpoint with a lower learning rate, or give up."""
+        self.failures += 1
+        self._log({"event": "rollback", "step": self.step, "reason": reason, "failures": self.failures})
+        if self.failures > self.config.max_failures:
+            raise TrainingError(
+                f"training diverged {self.failures} times (last: {reason} at step {self.step}); giving up. "
+                f"Lower lr (now x{self.lr_scale:g}) or check the data"
+            )
+        failures, lr_scale = self.failures, self.lr_scale * self.config.lr_backoff
+        self.load(self.checkpoint_path)
+        self.failures, self.lr_scale = failures, lr_scale
+        self._log({"event": "resumed", "step": self.step, "lr_scale": self.lr_scale})
+
+    def _on_signal(self, signum, frame) -> None:
+        self._stop_signal = signum
+
+    def fit(self, max_steps: int | None = None) -> dict:
+        """Train until the schedule ends (or ``max_steps``, or a signal); returns a summary."""
+        c = self.config
+        stop_at = min(self.total_steps, max_steps or c.max_steps or self.total_steps)
+        resume = c.resume
+        if resume == "auto":
+            resume = self.checkpoint_path if self.checkpoint_path.exists() else None
+        if resume:
+            self.load(resume)
+            self._log({"event": "resume", "step": self.step, "from": str(resume)})
+        else:
+            self.save()
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        bar = tqdm(total=stop_at, initial=self.step, disable=not c.progress or self.rank != 0, unit="step")
+        images = c.batch_size * c.grad_accum * self.world
+        eval_interval = max(1, round(c.eval_every * self.steps_per_epoch)) if c.eval_every else None
+        batches = self.train_loader.forever()
+        last_eval = {}
+        tic, summary = time.perf_counter(), {}
+        try:
+            while self.step < stop_at and self._stop_signal is None:
+                x, y = next(batches)
+                out = self.train_step(x, y)
+                if not out["finite"]:
+                    self._rollback(f"non-finite loss {out['loss']}")
+                    batches = self.train_loader.forever()
+                    bar.n = self.step
+                    continue
+                self.step += 1
+                now = time.perf_counter()
+                speed = images / max(now - tic, 1e-9)
+                tic = now
+                bar.update(1)
+                bar.set_postfix(loss=f"{out['loss']:.3f}", lr=f"{out['lr']:.4f}", img_s=f"{speed:.0f}")
+                if self.step % c.log_every == 0 or self.step == stop_at:
+                    self._log({"step": self.step, "epoch": self.step / self.steps_per_epoch,
+                               "img_per_s": round(speed, 1), **{k: v for k, v in out.items() if k != "finite"}})
+                if eval_interval and self.step % eval_interval == 0 and self.step < stop_at:
+                    last_eval = self._validate_and_check()
+                    if last_eval.get("rolled_back"):
+                        batches = self.train_loader.forever()
+                        bar.n = self.step
+                        continue
+                if self.step % c.checkpoint_every == 0:
+                    self.save()
+            self.save()
+            if self._stop_signal is None and self.step >= stop_at:
+                last_eval = self._validate_and_check(final=True)
+            summary = {
+                "step": self.step,
+                "total_steps": self.total_steps,
+                "interrupted": self._stop_signal is not None,
+                "checkpoint": str(self.checkpoint_path),
+                "validation": last_eval,
+                "failures": self.failures,
+            }
+            self._log({"event": "end", **summary})
+            return summary
+        finally:
+            bar.close()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            if self._metrics is not None:
+                self._metrics.close()
+                self._metrics = None
+
+    def _validate_and_check(self, final: bool = False) -> dict:
+        """Per-epoch min/max validation; a collapse to chance after learning triggers a rollback."""
+        result = self.validate()
+        top1 = result["max"]["top1"]
+        self._log({"event": "eval", "step": self.step, "epoch": self.step / self.steps_per_epoch,
+                   **{f"{n}_{k}": v for n, r in result.items() for k, v in r.items()}})
+        chance = 1.0 / self.num_classes
+        if not final and self.best_max_top1 > 3 * chance and top1 < 1.5 * chance:
+            self._rollback(f"collapse: largest subnet top-1 {top1:.3f} after {self.best_max_top1:.3f}")
+            return {**result, "rolled_back": True}
+        self.best_max_top1 = max(self.best_max_top1, top1)
+        return result
+
+
+def _take(iterable: Iterable, n: int) -> list:
+    out = []
+    for item in iterable:
+        if len(out) == n:
+            break
+        out.append(item)
+    return out
+
+
+def _jsonable_rng(state) -> list:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _rng_state(state: list) -> tuple:
+    version, internal, gauss = state
+    return version, tuple(internal), gauss
