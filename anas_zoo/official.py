@@ -415,29 +415,9 @@ def imagenet_calibration(root: str | Path, batch_size: int = 64, num_workers: in
     return batches, info
 
 
-def import_official(
-    path: str | Path,
-    kind: str = "attentivenas",
-    models: Iterable[str] = MODELS,
-    calib_batches: Callable[[int], Iterable] | None = None,
-    num_calib_batches: int = 64,
-    calibration_info: dict | None = None,
-    store: str | Path | None = None,
-    progress: bool = True,
-) -> list[dict]:
-    """Map an official checkpoint onto our supernet, extract each A-model and write it to the weight store.
-
-    ``calib_batches(resolution)`` yields preprocessed training batches for BN recalibration (described
-    by ``calibration_info`` in the metadata); without it the stored statistics are kept and the
-    weights are marked ``uncalibrated``. Returns one summary per written weight set.
-    """
-    from tqdm import tqdm
-
-    from anas_zoo.flops import count
-    from anas_zoo.train.calibrate import calibrate_bn
-
+def check_source(path: str | Path, kind: str) -> dict:
+    """Provenance of a checkpoint file: name, kind, MD5 and whether it is the released file's (None: unknown)."""
     path = Path(path)
-    targets = [(model, *target_name(kind, model)) for model in models]
     md5 = md5_of(path)
     known = RELEASE_MD5.get(kind)
     if known is None:
@@ -447,6 +427,34 @@ def import_official(
             f"{path.name} has MD5 {md5}, not the released {RELEASE_FILES[kind]}'s {known}; importing anyway",
             stacklevel=2,
         )
+    return {"file": path.name, "kind": kind, "md5": md5, "md5_matches_release": None if known is None else md5 == known}
+
+
+def import_official(
+    path: str | Path,
+    kind: str = "attentivenas",
+    models: Iterable[str] = MODELS,
+    calib_batches: Callable[[int], Iterable] | None = None,
+    num_calib_batches: int = 64,
+    calibration_info: dict | None = None,
+    store: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> dict:
+    """Map an official checkpoint onto our supernet, extract each A-model and write it to the weight store.
+
+    ``calib_batches(resolution)`` yields preprocessed training batches for BN recalibration (run on
+    ``device``, described by ``calibration_info`` in the metadata); without it the stored statistics
+    are kept and the weights are marked ``uncalibrated``. Returns the source's provenance
+    (:func:`check_source`) and one summary per written weight set under ``weights``.
+    """
+    from tqdm import tqdm
+
+    from anas_zoo.flops import count
+    from anas_zoo.train.calibrate import calibrate_bn
+
+    targets = [(model, *target_name(kind, model)) for model in models]
+    source = check_source(path, kind)
     supernet = load_official_supernet(path)
     if calib_batches is None:
         warnings.warn(
@@ -455,17 +463,16 @@ def import_official(
             stacklevel=2,
         )
     store = Path(store) if store else store_dir()
-    source = {"file": path.name, "kind": kind, "md5": md5, "md5_matches_release": None if known is None else md5 == known}
     written = []
     for model, name, tag in tqdm(targets, desc="import", unit="model", disable=not progress):
         entry = get_entry(name)
         static = supernet.extract(entry.arch)
         if calib_batches is not None:
-            used = calibrate_bn(static, calib_batches(entry.arch.resolution), num_calib_batches)
+            used = calibrate_bn(static.to(device), calib_batches(entry.arch.resolution), num_calib_batches, device)
             calibration = {"status": "calibrated", "batches": used, **(calibration_info or {})}
         else:
             calibration = {"status": "uncalibrated", "note": "BN statistics as stored in the supernet checkpoint"}
-        static.eval()
+        static.cpu().eval()
         macs, params = count(entry.arch, entry.space, entry.num_classes)
         record = {
             **entry.metadata(tag),
@@ -477,4 +484,4 @@ def import_official(
         }
         json_path = save_weights(static, record, store, f"{name}.{tag}")
         written.append({"model": model, "name": f"{name}.{tag}", "path": str(json_path), "calibration": calibration["status"]})
-    return written
+    return {**source, "weights": written}

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import pickle
+import warnings
 
 import pytest
 import torch
@@ -12,10 +13,12 @@ from PIL import Image
 from torch import nn
 
 import anas_zoo
+from anas_zoo import official
 from anas_zoo.cli.zoo import main
 from anas_zoo.official import (
     MODELS,
     OfficialCheckpointError,
+    check_source,
     imagenet_calibration,
     import_official,
     key_map,
@@ -183,7 +186,8 @@ def test_import_without_calibration_matches_supernet(supernet, official_file, tm
     """Every imported A0–A6 computes what the source supernet computes for its genome."""
     monkeypatch.setenv("ANAS_ZOO_HOME", str(tmp_path))
     with pytest.warns(UserWarning) as caught:
-        written = import_official(official_file, "attentivenas", progress=False)
+        report = import_official(official_file, "attentivenas", progress=False)
+    written = report["weights"]
     messages = " ".join(str(w.message) for w in caught)
     assert "NO BN RECALIBRATION" in messages and "not the released" in messages and "argparse.Namespace" in messages
     assert [w["model"] for w in written] == list(MODELS)
@@ -230,7 +234,9 @@ def test_cli_import_alphanet_with_calibration(supernet, official_file, tmp_path,
                      "--calib-data", str(train), "--calib-batches", "1", "--calib-batch-size", "2",
                      "--workers", "0", "--json"])
     assert code == 0
-    written = json.loads(capsys.readouterr().out)
+    report = json.loads(capsys.readouterr().out)
+    assert report["md5_matches_release"] is None and report["kind"] == "alphanet"
+    written = report["weights"]
     assert [w["name"] for w in written] == ["alphanet_a5.alphanet_in1k", "attentivenas_a0.alphanet_in1k"]
     assert all(w["calibration"] == "calibrated" for w in written)
     record = read_record(find_weights("alphanet_a5", "alphanet_in1k"))
@@ -258,6 +264,23 @@ def test_cli_errors(tmp_path, capsys):
     assert "a9" in capsys.readouterr().err
     assert main(["import-official", str(bad), "--calib-data", str(tmp_path / "nowhere")]) == 1
     assert "nowhere" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["import-official", str(bad), "--device", "warp-drive"])
+    assert usage.value.code == 2 and "warp-drive" in capsys.readouterr().err
+
+
+def test_source_check_reports_md5(tmp_path, monkeypatch):
+    path = tmp_path / "attentive_nas_pretrained.pth.tar"
+    path.write_bytes(b"stand-in for the released file")
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    monkeypatch.setitem(official.RELEASE_MD5, "attentivenas", md5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_source(path, "attentivenas") == {
+            "file": path.name, "kind": "attentivenas", "md5": md5, "md5_matches_release": True}
+    monkeypatch.setitem(official.RELEASE_MD5, "attentivenas", "0" * 32)
+    with pytest.warns(UserWarning, match=f"has MD5 {md5}, not the released"):
+        assert check_source(path, "attentivenas")["md5_matches_release"] is False
 
 
 def test_calibration_folder_must_exist(tmp_path):

@@ -132,6 +132,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _device(text: str) -> torch.device:
+    try:
+        device = torch.device(text)
+    except RuntimeError as e:
+        raise argparse.ArgumentTypeError(f"unknown torch device {text!r}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"device {text!r} requested but CUDA is not available here")
+    return device
+
+
 def _import_official(args: argparse.Namespace) -> int | None:
     """Map an official supernet checkpoint, extract the paper's A-models, recalibrate BN, store them."""
     from anas_zoo.official import MODELS, imagenet_calibration, import_official
@@ -144,12 +154,14 @@ def _import_official(args: argparse.Namespace) -> int | None:
     calib, info = (None, None)
     if args.calib_data:
         calib, info = imagenet_calibration(args.calib_data, args.calib_batch_size, args.workers)
-    written = import_official(args.file, args.kind, models, calib, args.calib_batches, info, args.store,
-                              progress=not args.json)
+    report = import_official(args.file, args.kind, models, calib, args.calib_batches, info, args.store,
+                             args.device, progress=not args.json)
     if args.json:
-        print_json(written)
+        print_json(report)
         return
-    for w in written:
+    match = {True: "matches the release", False: "does NOT match the release", None: "no release MD5 known"}
+    print(f"{report['file']}: MD5 {report['md5']} ({match[report['md5_matches_release']]})")
+    for w in report["weights"]:
         print(f"{w['name']:<32} {w['calibration']:<13} {w['path']}")
 
 
@@ -161,7 +173,7 @@ def _eval(args: argparse.Namespace) -> None:
     batches, split = eval_batches(model.pretrained_cfg["preprocessing"], args.data, args.split, args.batch_size,
                                   args.limit, args.workers)
     result = {"name": args.name, "data": str(args.data), "split": split,
-              **evaluate(model, batches, limit=args.limit, progress=not args.json)}
+              **evaluate(model, batches, args.device, limit=args.limit, progress=not args.json)}
     if args.json:
         print_json(result)
         return
@@ -214,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="a0,a1,a2,a3,a4,a5,a6", help="comma-separated subset of a0..a6 (default all)")
     p.add_argument("--store", help="weight store folder (default: $ANAS_ZOO_HOME/weights or the user cache)")
     p.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
+    p.add_argument("--device", type=_device, default="cpu", help="torch device for BN calibration, e.g. cuda (default cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=_import_official)
 
@@ -224,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=50, help="images per batch (default 50)")
     p.add_argument("--limit", type=_positive_int, help="evaluate only this many images (an evenly spread subset)")
     p.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
+    p.add_argument("--device", type=_device, default="cpu", help="torch device, e.g. cuda (default cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON document: top1, top5, samples")
     p.set_defaults(func=_eval)
     return parser
