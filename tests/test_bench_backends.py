@@ -1,0 +1,55 @@
+"""Backends: real torch and ONNX Runtime sessions on a tiny model, refusals of unsupported settings."""
+
+import pytest
+import torch
+
+from anas_zoo.bench.backends import UnsupportedConfig, collect_samples, prepare
+from anas_zoo.space import get_space
+from anas_zoo.static import StaticNet
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return StaticNet(get_space("attentivenas").min_arch(), num_classes=10, resolution=32).eval()
+
+
+def test_torch_and_ort_time_real_inference(tiny, tmp_path):
+    torch_run = prepare("torch", tiny, batch=2, resolution=32, threads=1)
+    assert torch_run.cold_start["first_call_ms"] > 0 and torch_run.call() > 0
+    ort_run = prepare("ort", tiny, batch=2, resolution=32, threads=1, workdir=tmp_path, exporter="torchscript")
+    assert ort_run.details["providers"] == ["CPUExecutionProvider"]
+    assert ort_run.details["ort_intra_op"] == 1 and ort_run.details["ort_execution_mode"] == "sequential"
+    assert ort_run.cold_start["export_s"] > 0 and ort_run.cold_start["session_s"] > 0
+    assert ort_run.call() > 0
+
+
+def test_unsupported_settings_are_refused(tiny, tmp_path):
+    with pytest.raises(UnsupportedConfig, match="int8"):
+        prepare("torch", tiny, batch=1, resolution=32, precision="int8")
+    with pytest.raises(UnsupportedConfig, match="fp16"):
+        prepare("torch", tiny, batch=1, resolution=32, precision="fp16")
+    with pytest.raises(UnsupportedConfig, match="calibration"):
+        prepare("ort", tiny, batch=1, resolution=32, precision="int8", workdir=tmp_path)
+    with pytest.raises(ValueError, match="allowed: torch, torch-compile, ort"):
+        prepare("tensorrt", tiny, batch=1, resolution=32)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_cuda_without_gpu_is_refused(tiny):
+    with pytest.raises(UnsupportedConfig, match="no CUDA GPU"):
+        prepare("torch", tiny, batch=1, resolution=32, device="cuda")
+
+
+def test_collect_samples_runs_warmup_then_enough_timed_calls():
+    calls = []
+
+    def call():
+        calls.append(1)
+        return float(len(calls))
+
+    samples = collect_samples(call, warmup=3, min_iters=5, min_seconds=0.0)
+    assert samples == [4.0, 5.0, 6.0, 7.0, 8.0]
+    timed = collect_samples(lambda: 1.0, warmup=0, min_iters=1, min_seconds=0.05, max_iters=10**7)
+    assert len(timed) > 1
+    with pytest.raises(ValueError):
+        collect_samples(call, warmup=0, min_iters=0, min_seconds=0.0)

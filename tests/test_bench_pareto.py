@@ -1,0 +1,76 @@
+"""Pareto fronts on hand-made cases, grouping that never mixes settings, and the written tables/plot."""
+
+import csv
+
+from anas_zoo.bench.pareto import pareto_front, pareto_table, to_markdown, write_pareto
+from anas_zoo.bench.stats import summarize
+
+
+def test_front_of_hand_made_points():
+    # (latency, accuracy): b dominates a (faster and more accurate); c is slower but more accurate;
+    # d ties c in accuracy but is slower; e has no accuracy; f equals b exactly (neither dominates)
+    points = [(10.0, 70.0), (8.0, 72.0), (12.0, 75.0), (13.0, 75.0), (1.0, None), (8.0, 72.0)]
+    assert pareto_front(points) == [False, True, True, False, False, True]
+
+
+def test_front_edge_cases():
+    assert pareto_front([]) == []
+    assert pareto_front([(5.0, 50.0)]) == [True]
+    # same latency, better accuracy wins; same accuracy, lower latency wins
+    assert pareto_front([(5.0, 50.0), (5.0, 51.0)]) == [False, True]
+    assert pareto_front([(5.0, 50.0), (4.0, 50.0)]) == [False, True]
+
+
+def _run(name, latency, accuracy, backend="ort", batch=1, status="ok"):
+    samples = [latency * f for f in (0.98, 1.0, 1.02)]
+    model = {"name": name, "genome": {}, "space": "attentivenas", "num_classes": 1000, "resolution": 192,
+             "macs": int(latency * 1e7), "params": 1_000_000, "accuracy": accuracy,
+             "accuracy_source": "reported" if accuracy is not None else None}
+    return {"job": {"model": model, "backend": backend, "precision": "fp32", "batch": batch, "threads": 2,
+                    "device": "cpu"},
+            "device_name": "test cpu", "scenario": "latency" if batch == 1 else "throughput", "status": status,
+            "summary": summarize(samples, batch) if status == "ok" else None, "cold_start": {"session_s": 0.1},
+            "samples_ms": samples}
+
+
+def test_table_groups_by_setting_and_skips_failed_runs():
+    runs = [
+        _run("fast", 5.0, 70.0), _run("slow", 9.0, 75.0), _run("bad", 10.0, 71.0),
+        # in its own group "bad" would be on the front: the torch and batch-8 groups must not see ort/batch-1 rows
+        _run("bad", 10.0, 71.0, backend="torch"),
+        _run("fast", 40.0, 70.0, batch=8), _run("slow", 30.0, 75.0, batch=8),
+        _run("broken", 1.0, 99.0, status="error"),
+    ]
+    rows = pareto_table(runs, fvcore=False)
+    assert len(rows) == 6 and all(r["model"] != "broken" for r in rows)
+    front = {(r["backend"], r["batch"], r["model"]): r["on_front"] for r in rows}
+    assert front[("ort", 1, "fast")] and front[("ort", 1, "slow")] and not front[("ort", 1, "bad")]
+    assert front[("torch", 1, "bad")]
+    assert front[("ort", 8, "slow")] and not front[("ort", 8, "fast")]
+    md = to_markdown(rows)
+    assert md.count("## ") == 3 and "**slow**" in md and "batch 8 (throughput)" in md
+
+
+def test_written_files(tmp_path):
+    rows = pareto_table([_run("fast", 5.0, 70.0), _run("slow", 9.0, 75.0), _run("nameless", 3.0, None)],
+                        fvcore=False)
+    paths = write_pareto(rows, tmp_path)
+    with open(paths["csv"]) as f:
+        table = list(csv.DictReader(f))
+    assert [r["model"] for r in table] == ["nameless", "fast", "slow"]
+    assert [r["on_front"] for r in table] == ["False", "True", "True"]
+    assert table[1]["accuracy_source"] == "reported"
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| **fast** |" in paths["markdown"].read_text()
+
+
+def test_fvcore_column_matches_the_analytic_count_on_a_real_model():
+    from anas_zoo.flops import count
+    from anas_zoo.space import get_space
+
+    arch = get_space("attentivenas").min_arch()
+    run = _run("min", 5.0, 70.0)
+    macs, params = count(arch, "attentivenas", 10, 32)
+    run["job"]["model"].update(genome=arch.to_dict(), num_classes=10, resolution=32, macs=macs, params=params)
+    row, = pareto_table([run], fvcore=True)
+    assert row["macs_fvcore"] == row["macs"]
