@@ -211,8 +211,12 @@ def test_import_without_calibration_matches_supernet(supernet, official_file, tm
         with torch.no_grad():
             diff = (small(x) - supernet(x)).abs().max().item()
         assert diff <= 1e-5, (model, diff)
-    model = anas_zoo.load("attentivenas_a0", pretrained=True)
+    model = anas_zoo.load("attentivenas_a0", pretrained=True)  # at its own resolution, through the registry
     assert not model.training and model.pretrained_cfg["calibration"]["status"] == "uncalibrated"
+    x = torch.randn(1, 3, 192, 192, generator=torch.Generator().manual_seed(1))
+    supernet.set_active(model.arch)
+    with torch.no_grad():
+        assert (model(x) - supernet(x)).abs().max().item() <= 1e-5
 
 
 def _image_folder(root, classes=2, per_class=3, size=(80, 60)):
