@@ -129,8 +129,9 @@ def _publish_record(name: str, pretrained: bool) -> tuple[StaticNet, dict]:
         record = dict(model.pretrained_cfg)
         record["weights_source"] = {"name": f"{entry.name}.{record['tag']}", "sha256": record.pop("sha256")}
     else:
-        torch.manual_seed(0)
-        model = load(entry.name).eval()
+        with torch.random.fork_rng(devices=[]):  # seeded without touching the caller's RNG state
+            torch.manual_seed(0)
+            model = load(entry.name).eval()
         record = entry.metadata()
         record.update(tag=UNTRAINED_TAG, license=PROJECT_LICENSE, metrics=[], untrained=True)
     for key in ("format", "file", "sha256", "hub"):
