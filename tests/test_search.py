@@ -23,8 +23,9 @@ from anas_zoo.search.evolution import (
     select_family,
     spread_budgets,
 )
+from anas_zoo.search.latency_model import LatencyModel, feature_names
 from anas_zoo.search.pareto_archive import Candidate, ParetoArchive, pareto_front, write_pareto
-from anas_zoo.space import SearchSpace, StageSpec, register_space
+from anas_zoo.space import SearchSpace, StageSpec, get_space, register_space
 from anas_zoo.supernet import SuperNet
 from anas_zoo.train.checkpoint import save_checkpoint
 from anas_zoo.train.loop import evaluate_subnet
@@ -231,21 +232,15 @@ def test_cli_names_a_missing_checkpoint(tmp_path, capsys):
     assert code == 1 and "missing.json" in err
 
 
-def test_cli_searches_a_real_supernet_checkpoint_and_resumes(tmp_path, monkeypatch, capsys):
-    """End to end on a tiny supernet: checkpoint -> held-out scores -> files; a rerun resumes with no new scoring.
+@pytest.fixture
+def tiny_supernet_cli(tmp_path, monkeypatch):
+    """A saved tiny supernet, synthetic CIFAR-shaped data, and a record of every genome the CLI scores.
 
-    The CIFAR-10 decoder is replaced by a small synthetic set of the same layout (decoding is the data
-    module's job and needs the full 60,000 images); splitting, batching, BN calibration and scoring are real.
+    Only the CIFAR-10 decoder is replaced (by a small synthetic set of the same layout: decoding is the
+    data module's job and needs all 60,000 images); splitting, batching, BN calibration and scoring are real.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny convolutions: extra threads only add contention on a shared 2-core machine
-    try:
-        _search_tiny_supernet(tmp_path, monkeypatch, capsys)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _search_tiny_supernet(tmp_path, monkeypatch, capsys):
     torch.manual_seed(0)
     checkpoint = save_checkpoint(tmp_path / "supernet.safetensors", SuperNet(TINY, num_classes=10))
     generator = torch.Generator().manual_seed(0)
@@ -259,11 +254,17 @@ def _search_tiny_supernet(tmp_path, monkeypatch, capsys):
         return evaluate_subnet(supernet, arch, *args, **kwargs)
 
     monkeypatch.setattr(cli_search, "evaluate_subnet", counting_evaluate)
+    argv = ["--supernet", str(checkpoint), "--data", str(tmp_path), "--population", "5", "--generations", "1",
+            "--mutations", "2", "--crossovers", "2", "--calib-batches", "2", "--eval-samples", "30",
+            "--batch-size", "16", "--json", "--device", "cpu"]
+    yield argv, scored
+    torch.set_num_threads(threads)
+
+
+def test_cli_searches_a_real_supernet_checkpoint_and_resumes(tiny_supernet_cli, tmp_path, capsys):
+    argv, scored = tiny_supernet_cli
     out = tmp_path / "search"
-    argv = ["--supernet", str(checkpoint), "--data", str(tmp_path), "--min-macs", "0.05", "--max-macs", "0.2",
-            "--population", "5", "--generations", "1", "--mutations", "2", "--crossovers", "2",
-            "--calib-batches", "2", "--eval-samples", "30", "--batch-size", "16", "--family", "2",
-            "--out", str(out), "--json", "--device", "cpu"]
+    argv = [*argv, "--min-macs", "0.05", "--max-macs", "0.2", "--family", "2", "--out", str(out)]
     assert search_main(argv) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["evaluated"] == len(scored) == len(set(scored)) == 9
@@ -276,3 +277,21 @@ def _search_tiny_supernet(tmp_path, monkeypatch, capsys):
 
     assert search_main(argv) == 0
     assert json.loads(capsys.readouterr().out)["front"] == first["front"] and len(scored) == 9
+
+
+def test_cli_constrains_by_a_latency_model(tiny_supernet_cli, tmp_path, capsys):
+    argv, scored = tiny_supernet_cli
+    model = LatencyModel(TINY.name, feature_names(TINY), [0.2, 0.01, 1.0, 0.5, 0.6, 0.1, 0.1, 0.05])
+    budget = 1.5 * model.predict_ms(TINY.min_arch())
+    assert budget < model.predict_ms(TINY.max_arch())
+    path = model.save(tmp_path / "latency.json")
+    argv = [*argv, "--latency-budget-ms", str(budget), "--latency-model", str(path), "--out", str(tmp_path / "o")]
+    assert search_main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["cost"] == "latency_ms" and len(scored) == result["evaluated"] > 0
+    for member in result["front"]:
+        assert member["cost"] == pytest.approx(model.predict_ms(member["genome"])) and member["cost"] <= budget
+
+    LatencyModel("cifar10", feature_names(get_space("cifar10")), model.weights).save(path)
+    assert search_main(argv) == 1
+    assert "built for space 'cifar10'" in capsys.readouterr().err
