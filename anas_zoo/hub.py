@@ -209,11 +209,13 @@ def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str]
         ["backend", "precision", "device", "batch", "threads", "p50 ms", "p90 ms", "p99 ms", "images/s", "results"],
         [[r.get(k, "") for k in ("backend", "precision", "device", "batch", "threads", "p50_ms", "p90_ms",
                                  "p99_ms", "images_per_s", "source")] for r in latency])
-        + "\n\nMeasured with the anas_zoo latency harness (`benchmarks/results`)." if latency else "not measured"))
+        + "\n\nMeasured with the anas_zoo latency harness; `results` names the results.csv of each row."
+        if latency else "not measured"))
     if onnx:
         parts.append("## ONNX\n\n" + _table(
             ["file", "precision", "opset", "exporter", "max abs diff vs PyTorch", "validated", "sha256"],
-            [[f"`{o['file']}`", o["precision"], o["opset"], o["exporter"], o["max_abs_diff"], o["passed"],
+            [[f"`{o['file']}`", o["precision"], o["opset"], o["exporter"],
+              "" if o["max_abs_diff"] is None else f"{o['max_abs_diff']:.1e}", o["passed"],
               f"`{o['sha256']}`"] for o in onnx])
             + "\n\nEach file has a JSON sidecar beside it with its export and validation report.")
     parts.append("## Files\n\n" + "\n".join(f"- `{f}`" for f in files))
