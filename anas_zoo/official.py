@@ -454,8 +454,8 @@ def import_official(
     from anas_zoo.train.calibrate import calibrate_bn
 
     targets = [(model, *target_name(kind, model)) for model in models]
-    source = check_source(path, kind)
     supernet = load_official_supernet(path)
+    source = check_source(path, kind)
     if calib_batches is None:
         warnings.warn(
             "NO BN RECALIBRATION (--calib-data not given): the released supernet's BN statistics are not those "

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+import warnings
 
 import torch
 
@@ -154,8 +156,11 @@ def _import_official(args: argparse.Namespace) -> int | None:
     calib, info = (None, None)
     if args.calib_data:
         calib, info = imagenet_calibration(args.calib_data, args.calib_batch_size, args.workers)
-    report = import_official(args.file, args.kind, models, calib, args.calib_batches, info, args.store,
-                             args.device, progress=not args.json)
+    with warnings.catch_warnings():  # the importer's warnings as one "warning: ..." line each on stderr
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *_: print(f"warning: {message}", file=sys.stderr)
+        report = import_official(args.file, args.kind, models, calib, args.calib_batches, info, args.store,
+                                 args.device, progress=not args.json)
     if args.json:
         print_json(report)
         return
