@@ -1,0 +1,46 @@
+"""Helpers shared by the exporter tests: non-trivial weights and a small folder of real CIFAR-10 images."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from anas_zoo.train.data import DEFAULT_CIFAR10
+
+
+def spread_weights(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give BN non-trivial running stats/affine terms and the classifier a wider spread.
+
+    Freshly initialised models have identity BNs and near-zero logits, so an export check on them
+    could pass while folding or exporting were wrong; with these weights logits are O(1).
+    """
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=g) * 0.2)
+                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=g) * 0.2)
+        model.classifier.weight.normal_(0, 0.05, generator=g)
+    return model.eval()
+
+
+def cifar_folder(root: Path, classes: tuple[str, ...] = ("airplane", "automobile"), per_class: int = 8) -> Path:
+    """``root/<class>/*.jpg`` with the first ``per_class`` training JPEGs of each class from the shared archive."""
+    wanted = {c: 0 for c in classes}
+    with tarfile.open(DEFAULT_CIFAR10, "r:xz") as tar:
+        for member in tar:
+            parts = Path(member.name).parts
+            if member.isfile() and len(parts) == 3 and parts[0] == "train" and wanted.get(parts[1], per_class) < per_class:
+                target = root / parts[1] / parts[2]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(tar.extractfile(member).read())
+                wanted[parts[1]] += 1
+            if all(n >= per_class for n in wanted.values()):
+                break
+    return root
