@@ -104,9 +104,9 @@ def test_archive_never_gets_worse_across_generations(tmp_path):
                                     progress=False)
         best = search.run().archive.best
         assert set(previous) <= set(best)
-        assert all(best[b].score >= c.score for b, c in previous.items())
+        assert all(best[b].accuracy >= c.accuracy for b, c in previous.items())
         previous = dict(best)
-    assert any(c.score > 0 for c in previous.values())
+    assert any(c.accuracy > 0 for c in previous.values())
 
 
 def test_archive_keeps_the_best_per_bucket_and_the_front_is_non_dominated():
@@ -117,9 +117,9 @@ def test_archive_keeps_the_best_per_bucket_and_the_front_is_non_dominated():
     archive = ParetoArchive(origin=0, bucket_width=10)
     assert archive.offer(cand(1, 0.5)) and archive.offer(cand(2, 0.6)) and not archive.offer(cand(3, 0.55))
     assert archive.offer(cand(15, 0.4)) and archive.offer(cand(25, 0.7))
-    assert [(c.cost, c.score) for c in archive.members()] == [(2, 0.6), (15, 0.4), (25, 0.7)]
-    assert [(c.cost, c.score) for c in archive.front()] == [(2, 0.6), (25, 0.7)]
-    assert [(c.cost, c.score) for c in pareto_front([cand(5, 0.3), cand(4, 0.3), cand(6, 0.2)])] == [(4, 0.3)]
+    assert [(c.cost, c.accuracy) for c in archive.members()] == [(2, 0.6), (15, 0.4), (25, 0.7)]
+    assert [(c.cost, c.accuracy) for c in archive.front()] == [(2, 0.6), (25, 0.7)]
+    assert [(c.cost, c.accuracy) for c in pareto_front([cand(5, 0.3), cand(4, 0.3), cand(6, 0.2)])] == [(4, 0.3)]
     with pytest.raises(ValueError, match="bucket width"):
         ParetoArchive(0, 0)
 
@@ -190,8 +190,8 @@ def test_family_picks_a_distinct_best_genome_under_each_budget():
     pool = [Candidate(base.replace(width=(8 + i,) + base.width[1:]), cost, 0, 0, score)
             for i, (cost, score) in enumerate([(10, 0.50), (12, 0.55), (15, 0.52), (19, 0.70), (30, 0.60)])]
     family = select_family(pool, [20, 11, 16])
-    assert [(c.cost, c.score) for c in family] == [(10, 0.50), (12, 0.55), (19, 0.70)]
-    assert [(c.cost, c.score) for c in select_family(pool, [20, 20])] == [(19, 0.70), (12, 0.55)]
+    assert [(c.cost, c.accuracy) for c in family] == [(10, 0.50), (12, 0.55), (19, 0.70)]
+    assert [(c.cost, c.accuracy) for c in select_family(pool, [20, 20])] == [(19, 0.70), (12, 0.55)]
     with pytest.raises(ConstraintError, match="cheapest evaluated: 10"):
         select_family(pool, [11, 11])
     budgets = spread_budgets(2.0, 7.0, 7)
@@ -208,7 +208,7 @@ def test_pareto_outputs_list_the_archive_with_the_front_flagged(tmp_path):
     assert [m["on_front"] for m in document["members"]] == [c.key in front for c in result.archive.members()]
     rows = list(csv.DictReader(paths["csv"].open()))
     assert len(rows) == len(result.archive.best)
-    assert {"genome", "macs", "params", "score"} <= set(document["members"][0])
+    assert {"genome", "macs", "params", "accuracy"} <= set(document["members"][0])
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -268,7 +268,7 @@ def test_cli_searches_a_real_supernet_checkpoint_and_resumes(tiny_supernet_cli, 
     assert search_main(argv) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["evaluated"] == len(scored) == len(set(scored)) == 9
-    assert first["front"] and all(50_000 <= m["macs"] <= 200_000 and 0 <= m["score"] <= 1 for m in first["front"])
+    assert first["front"] and all(50_000 <= m["macs"] <= 200_000 and 0 <= m["accuracy"] <= 1 for m in first["front"])
     assert len({json.dumps(m["genome"]) for m in first["family"]}) == 2
     assert all(m["macs"] <= m["budget_macs"] for m in first["family"])
     assert {Path(p).name for p in first["files"].values()} == {"pareto.json", "pareto.csv", "pareto.png",

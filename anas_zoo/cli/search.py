@@ -143,7 +143,7 @@ def _search(args: argparse.Namespace) -> None:
     )
     result = search.run()
     metadata = {"supernet": str(args.supernet), "space": space.name, "num_classes": num_classes,
-                "score": "top-1 on the held-out split of CIFAR-10 train (BN recalibrated per candidate)",
+                "accuracy": "top-1 on the held-out split of CIFAR-10 train (BN recalibrated per candidate)",
                 "eval_samples": args.eval_samples, "calib_batches": args.calib_batches,
                 "range": [lo, hi], "generations": result.generations, "seed": args.seed}
     files = write_pareto(out, result.archive, result.evaluated, cost.name, cost.unit, cost.scale, metadata)
@@ -164,10 +164,11 @@ def _search(args: argparse.Namespace) -> None:
         return
     print(f"{len(result.evaluated)} genomes evaluated over {result.generations} generations; "
           f"Pareto front ({len(front)}):")
-    print(f"{cost.unit:>16}{'MMACs':>10}{'params M':>10}{'score':>9}  genome")
+    by_latency = cost.name != "macs"
+    print(f"{cost.unit:>16}" * by_latency + f"{'MMACs':>10}{'params M':>10}{'accuracy':>9}  genome")
     for c in front:
-        print(f"{c.cost / cost.scale:>16.4g}{c.macs / 1e6:>10.2f}{c.params / 1e6:>10.3f}{c.score:>9.3f}  "
-              f"{c.arch.to_json()}")
+        print(f"{c.cost / cost.scale:>16.4g}" * by_latency + f"{c.macs / 1e6:>10.2f}{c.params / 1e6:>10.3f}"
+              f"{c.accuracy:>9.3f}  {c.arch.to_json()}")
     for name, path in files.items():
         print(f"{name:>7}: {path}")
 

@@ -259,10 +259,10 @@ class EvolutionarySearch:
                     self.evaluated[c.key] = c
                     self.archive.offer(c)
                 self.population = self._select()
-                best = max(self.evaluated.values(), key=lambda c: c.score)
+                best = max(self.evaluated.values(), key=lambda c: c.accuracy)
                 self.history.append({"step": self.next_step, "new": len(new), "evaluated": len(self.evaluated),
-                                     "archive": len(self.archive.best), "best_score": best.score})
-                bar.set_postfix(step=self.next_step, best=f"{best.score:.4g}", archive=len(self.archive.best))
+                                     "archive": len(self.archive.best), "best_accuracy": best.accuracy})
+                bar.set_postfix(step=self.next_step, best=f"{best.accuracy:.4g}", archive=len(self.archive.best))
                 self.next_step += 1
                 self._step_rng = self.rng.getstate()
                 self._save()

@@ -1,4 +1,4 @@
-"""The Pareto archive of a search (best score per cost bucket) and the files that report it.
+"""The Pareto archive of a search (best accuracy per cost bucket) and the files that report it.
 
 A bucket's best is replaced only by a strictly better candidate, so the archive never gets worse as
 a search goes on. The Pareto front is the subset no other candidate beats at equal or lower cost.
@@ -20,13 +20,13 @@ from anas_zoo.store import _atomic_write
 
 @dataclass(frozen=True)
 class Candidate:
-    """An evaluated genome: its constrained cost, MACs, params and score (held-out accuracy)."""
+    """An evaluated genome: its constrained cost, MACs, params and held-out accuracy."""
 
     arch: ArchConfig
     cost: float
     macs: int
     params: int
-    score: float
+    accuracy: float
 
     @property
     def key(self) -> str:
@@ -35,24 +35,24 @@ class Candidate:
 
     def to_dict(self) -> dict:
         return {"genome": self.arch.to_dict(), "cost": self.cost, "macs": self.macs, "params": self.params,
-                "score": self.score}
+                "accuracy": self.accuracy}
 
     @classmethod
     def from_dict(cls, data: dict) -> Candidate:
         return cls(ArchConfig.from_dict(data["genome"]), float(data["cost"]), int(data["macs"]),
-                   int(data["params"]), float(data["score"]))
+                   int(data["params"]), float(data["accuracy"]))
 
 
 def rank_key(c: Candidate) -> tuple:
-    """Sort key, best first: higher score, then lower cost, then genome text (a total, deterministic order)."""
-    return (-c.score, c.cost, c.key)
+    """Sort key, best first: higher accuracy, then lower cost, then genome text (a total, deterministic order)."""
+    return (-c.accuracy, c.cost, c.key)
 
 
 def pareto_front(candidates: Iterable[Candidate]) -> list[Candidate]:
-    """Candidates that no other beats with a higher score at equal or lower cost, by increasing cost."""
+    """Candidates that no other beats with a higher accuracy at equal or lower cost, by increasing cost."""
     front: list[Candidate] = []
-    for c in sorted(candidates, key=lambda c: (c.cost, -c.score, c.key)):
-        if not front or c.score > front[-1].score:
+    for c in sorted(candidates, key=lambda c: (c.cost, -c.accuracy, c.key)):
+        if not front or c.accuracy > front[-1].accuracy:
             front.append(c)
     return front
 
@@ -97,7 +97,7 @@ class ParetoArchive:
         return archive
 
 
-CSV_FIELDS = ("on_front", "cost", "macs", "params", "score", "resolution", *GENE_LISTS)
+CSV_FIELDS = ("on_front", "cost", "macs", "params", "accuracy", "resolution", *GENE_LISTS)
 
 
 def _csv_text(rows: list[dict]) -> str:
@@ -115,13 +115,13 @@ def _plot(path: Path, archive: ParetoArchive, evaluated: list[Candidate], cost_l
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    ax.scatter([c.cost / scale for c in evaluated], [c.score for c in evaluated], s=8, c="0.75",
+    ax.scatter([c.cost / scale for c in evaluated], [c.accuracy for c in evaluated], s=8, c="0.75",
                label=f"evaluated ({len(evaluated)})")
     members = archive.members()
-    ax.scatter([c.cost / scale for c in members], [c.score for c in members], s=18, c="tab:blue",
+    ax.scatter([c.cost / scale for c in members], [c.accuracy for c in members], s=18, c="tab:blue",
                label=f"archive: best per bucket ({len(members)})")
     front = archive.front()
-    ax.plot([c.cost / scale for c in front], [c.score for c in front], "o-", c="tab:red", ms=5,
+    ax.plot([c.cost / scale for c in front], [c.accuracy for c in front], "o-", c="tab:red", ms=5,
             label=f"Pareto front ({len(front)})")
     ax.set_xlabel(cost_label)
     ax.set_ylabel("held-out accuracy")
@@ -143,7 +143,7 @@ def write_pareto(out_dir: str | Path, archive: ParetoArchive, evaluated: list[Ca
     members = archive.members()
     document = {**(metadata or {}), "cost": cost_name, "evaluated": len(evaluated),
                 "members": [c.to_dict() | {"on_front": c.key in on_front} for c in members]}
-    rows = [{"on_front": c.key in on_front, "cost": c.cost, "macs": c.macs, "params": c.params, "score": c.score,
+    rows = [{"on_front": c.key in on_front, "cost": c.cost, "macs": c.macs, "params": c.params, "accuracy": c.accuracy,
              "resolution": c.arch.resolution,
              **{g: "-".join(map(str, getattr(c.arch, g))) for g in GENE_LISTS}} for c in members]
     paths = {"json": out / "pareto.json", "csv": out / "pareto.csv", "png": out / "pareto.png"}
