@@ -215,7 +215,7 @@ def fp32_peak_estimate(env: dict, cores: int | None = None) -> dict:
         "fp32_lanes": lanes,
         "clock_mhz": mhz,
         "assumptions": [
-            f"{n} cores used (physical cores unless told otherwise)",
+            f"{n} core(s) used (the physical cores unless a thread count is given)",
             f"SIMD: {simd}, from the CPU flags",
             f"{fma_units} FMA unit(s) per core (assumed, not readable from the OS)",
             f"clock {mhz} MHz from {clock_source}; AVX-512 code often runs below this clock",
