@@ -28,6 +28,7 @@ from anas_zoo.search.pareto_archive import Candidate, ParetoArchive, pareto_fron
 from anas_zoo.space import SearchSpace, StageSpec, get_space, register_space
 from anas_zoo.supernet import SuperNet
 from anas_zoo.train.checkpoint import save_checkpoint
+from anas_zoo.train.data import cifar10_split
 from anas_zoo.train.loop import evaluate_subnet
 
 TINY = register_space(SearchSpace(
@@ -242,11 +243,19 @@ def tiny_supernet_cli(tmp_path, monkeypatch):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny convolutions: extra threads only add contention on a shared 2-core machine
     torch.manual_seed(0)
-    checkpoint = save_checkpoint(tmp_path / "supernet.safetensors", SuperNet(TINY, num_classes=10))
+    recipe = {"config": {"data": "cifar10", "holdout_fraction": 0.2, "seed": 5}}
+    checkpoint = save_checkpoint(tmp_path / "supernet.safetensors", SuperNet(TINY, num_classes=10), state=recipe)
     generator = torch.Generator().manual_seed(0)
     fake = {split: (torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=generator),
                     torch.arange(n) % 10) for split, n in (("train", 400), ("test", 50))}
     monkeypatch.setattr(cli_search, "load_cifar10", lambda source: fake)
+    splits = []
+
+    def recorded_split(data, holdout_fraction, seed):
+        splits.append((holdout_fraction, seed))
+        return cifar10_split(data, holdout_fraction, seed=seed)
+
+    monkeypatch.setattr(cli_search, "cifar10_split", recorded_split)
     scored = []
 
     def counting_evaluate(supernet, arch, *args, **kwargs):
@@ -257,17 +266,18 @@ def tiny_supernet_cli(tmp_path, monkeypatch):
     argv = ["--supernet", str(checkpoint), "--data", str(tmp_path), "--population", "5", "--generations", "1",
             "--mutations", "2", "--crossovers", "2", "--calib-batches", "2", "--eval-samples", "30",
             "--batch-size", "16", "--json", "--device", "cpu"]
-    yield argv, scored
+    yield argv, scored, splits
     torch.set_num_threads(threads)
 
 
 def test_cli_searches_a_real_supernet_checkpoint_and_resumes(tiny_supernet_cli, tmp_path, capsys):
-    argv, scored = tiny_supernet_cli
+    argv, scored, splits = tiny_supernet_cli
     out = tmp_path / "search"
     argv = [*argv, "--min-macs", "0.05", "--max-macs", "0.2", "--family", "2", "--out", str(out)]
     assert search_main(argv) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["evaluated"] == len(scored) == len(set(scored)) == 9
+    assert splits == [(0.2, 5)] and first["holdout"] == {"fraction": 0.2, "seed": 5}  # the training's own split
     assert first["front"] and all(50_000 <= m["macs"] <= 200_000 and 0 <= m["accuracy"] <= 1 for m in first["front"])
     assert len({json.dumps(m["genome"]) for m in first["family"]}) == 2
     assert all(m["macs"] <= m["budget_macs"] for m in first["family"])
@@ -280,7 +290,7 @@ def test_cli_searches_a_real_supernet_checkpoint_and_resumes(tiny_supernet_cli, 
 
 
 def test_cli_constrains_by_a_latency_model(tiny_supernet_cli, tmp_path, capsys):
-    argv, scored = tiny_supernet_cli
+    argv, scored, _ = tiny_supernet_cli
     model = LatencyModel(TINY.name, feature_names(TINY), [0.2, 0.01, 1.0, 0.5, 0.6, 0.1, 0.1, 0.05])
     budget = 1.5 * model.predict_ms(TINY.min_arch())
     assert budget < model.predict_ms(TINY.max_arch())

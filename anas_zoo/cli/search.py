@@ -27,7 +27,7 @@ from anas_zoo.search.evolution import (
 from anas_zoo.search.pareto_archive import write_pareto
 from anas_zoo.space import list_spaces
 from anas_zoo.store import _atomic_write
-from anas_zoo.train.checkpoint import load_supernet
+from anas_zoo.train.checkpoint import load_supernet, read_checkpoint
 from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
 from anas_zoo.train.loop import evaluate_subnet
 
@@ -97,20 +97,29 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _held_out_score(supernet, args: argparse.Namespace):
+def _training_config(path: str) -> dict:
+    """The recipe recorded in a training checkpoint (empty for a checkpoint saved without one)."""
+    _, meta = read_checkpoint(path)
+    return meta.get("state", {}).get("config", {})
+
+
+def _held_out_score(supernet, args: argparse.Namespace, recipe: dict):
     """``score(arch)``: top-1 on ``--eval-samples`` held-out images after BN recalibration on training batches.
 
-    Both sets are fixed (same images, same order, same augmentation for every candidate), so scores compare.
+    The held-out split is the one the supernet's training recorded (fraction and seed), so no image the
+    supernet trained on scores a candidate. Both sets are fixed (same images, same order, no augmentation)
+    for every candidate, so scores compare.
     """
-    split = cifar10_split(load_cifar10(args.data))
+    split = cifar10_split(load_cifar10(args.data), recipe.get("holdout_fraction", 0.1), seed=recipe.get("seed", 0))
     val_images, val_labels = split["val"]
     pick = torch.randperm(len(val_labels), generator=torch.Generator().manual_seed(args.seed))[: args.eval_samples]
     held_out = (val_images[pick], val_labels[pick])
 
     def score(arch) -> float:
-        calib = cifar10_loader(split["train"], args.batch_size, train=True, seed=args.seed)
+        calib = cifar10_loader(split["train"], args.batch_size, train=False, shuffle=True, seed=args.seed)
         evals = cifar10_loader(held_out, args.batch_size, train=False)
-        metrics = evaluate_subnet(supernet, arch, calib, evals, args.calib_batches, device=args.device)
+        metrics = evaluate_subnet(supernet, arch, calib, evals, args.calib_batches, device=args.device,
+                                  resolution=recipe.get("input_resolution"))
         return float(metrics["top1"])
 
     return score
@@ -118,6 +127,9 @@ def _held_out_score(supernet, args: argparse.Namespace):
 
 def _search(args: argparse.Namespace) -> None:
     supernet = load_supernet(args.supernet).to(args.device).eval()
+    recipe = _training_config(args.supernet)
+    if recipe.get("data", "cifar10") != "cifar10":
+        raise ValueError(f"{args.supernet} was trained on data={recipe['data']!r}; anas-search scores on CIFAR-10 only")
     space, num_classes = supernet.space, supernet.num_classes
     if args.space is not None and args.space != space.name:
         raise ValueError(f"--space {args.space} does not match the supernet's space '{space.name}'")
@@ -137,7 +149,7 @@ def _search(args: argparse.Namespace) -> None:
                                  mutations=args.mutations, crossovers=args.crossovers, seed=args.seed)
     out = Path(args.out)
     search = EvolutionarySearch(
-        space, _held_out_score(supernet, args), lo, hi, cost=cost, settings=settings,
+        space, _held_out_score(supernet, args, recipe), lo, hi, cost=cost, settings=settings,
         bucket_width=args.bucket_width * cost.scale if args.bucket_width else None, num_classes=num_classes,
         state_path=out / STATE_FILE,
     )
@@ -145,6 +157,7 @@ def _search(args: argparse.Namespace) -> None:
     metadata = {"supernet": str(args.supernet), "space": space.name, "num_classes": num_classes,
                 "accuracy": "top-1 on the held-out split of CIFAR-10 train (BN recalibrated per candidate)",
                 "eval_samples": args.eval_samples, "calib_batches": args.calib_batches,
+                "holdout": {"fraction": recipe.get("holdout_fraction", 0.1), "seed": recipe.get("seed", 0)},
                 "range": [lo, hi], "generations": result.generations, "seed": args.seed}
     files = write_pareto(out, result.archive, result.evaluated, cost.name, cost.unit, cost.scale, metadata)
     front = result.archive.front()
