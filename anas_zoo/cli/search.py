@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also pick N models at MACs budgets from the smallest subnet to --family-ratio times it")
     p.add_argument("--family-ratio", type=float, default=3.5)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, help="torch intra-op threads on CPU (default: torch's choice)")
     p.add_argument("--out", default="runs/search", help="output folder; an existing search there is resumed")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON document")
@@ -86,7 +87,7 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
     for name in ("generations", "mutations", "crossovers", "family"):
         if getattr(args, name) < 0:
             return f"--{name} must be >= 0, got {getattr(args, name)}"
-    for name in ("latency_budget_ms", "bucket_width", "min_macs", "max_macs"):
+    for name in ("latency_budget_ms", "bucket_width", "min_macs", "max_macs", "threads"):
         value = getattr(args, name)
         if value is not None and not value > 0:
             return f"--{name.replace('_', '-')} must be a positive number, got {value}"
@@ -126,6 +127,8 @@ def _held_out_score(supernet, args: argparse.Namespace, recipe: dict):
 
 
 def _search(args: argparse.Namespace) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     supernet = load_supernet(args.supernet).to(args.device).eval()
     recipe = _training_config(args.supernet)
     if recipe.get("data", "cifar10") != "cifar10":

@@ -107,7 +107,8 @@ class SearchResult:
 class EvolutionarySearch:
     """Search ``space`` for the best ``score`` with ``lo <= cost(arch) <= hi`` (cost defaults to MACs).
 
-    ``bucket_width`` is in the cost's raw unit (MACs or ms); default ``(hi - lo) / 40``. With
+    ``bucket_width`` is in the cost's raw unit (MACs or ms); default: 1/40 of the range (``hi`` capped at
+    the largest genome's cost). With
     ``state_path``, the state is saved there and an existing state file with the same settings resumes.
     """
 
@@ -134,8 +135,7 @@ class EvolutionarySearch:
         self.lo, self.hi = float(lo), float(hi)
         if math.isnan(self.lo) or math.isnan(self.hi) or self.lo > self.hi:
             raise ValueError(f"cost range [{lo}, {hi}] is empty: the lower bound must not exceed the upper")
-        self._costs: dict[str, float] = {}
-        cheapest, dearest = self._cost_of(self.space.min_arch()), self._cost_of(self.space.max_arch())
+        cheapest, dearest = self.cost.measure(self.space.min_arch()), self.cost.measure(self.space.max_arch())
         self._span = f"space '{self.space.name}' spans {self.cost.show(cheapest)} to {self.cost.show(dearest)}"
         if self.hi < cheapest or self.lo > dearest:
             raise ConstraintError(f"{self.cost.name} range [{self.cost.show(self.lo)}, {self.cost.show(self.hi)}] "
@@ -156,14 +156,8 @@ class EvolutionarySearch:
             self._load()
 
     # ----- constraint, cost and score --------------------------------------------------------
-    def _cost_of(self, arch: ArchConfig) -> float:
-        key = arch.to_json()
-        if key not in self._costs:
-            self._costs[key] = self.cost.measure(arch)
-        return self._costs[key]
-
     def _meets(self, arch: ArchConfig) -> bool:
-        return self.lo <= self._cost_of(arch) <= self.hi
+        return self.lo <= self.cost.measure(arch) <= self.hi
 
     def _draw(self, make: Callable[[], ArchConfig], seen: set[str], what: str) -> ArchConfig | None:
         """A new genome from ``make`` that meets the constraint and is not in ``seen``.
@@ -197,7 +191,7 @@ class EvolutionarySearch:
             if self._unsaved >= self.settings.save_every:
                 self._save()
         macs, params = count(arch, self.space, self.num_classes)
-        return Candidate(arch, self._cost_of(arch), macs, params, self.scores[key])
+        return Candidate(arch, self.cost.measure(arch), macs, params, self.scores[key])
 
     # ----- one step ------------------------------------------------------------------------
     def _initial(self) -> list[ArchConfig]:
