@@ -57,3 +57,23 @@ def test_peak_estimate_spells_out_its_assumptions():
     assert avx2["peak_gmacs_per_s"] == pytest.approx(2 * 2 * 8 * 2.0)
     assert any("not turbo" in a for a in avx2["assumptions"])
     assert fp32_peak_estimate(_env([]))["fma_units_per_core"] == 1
+
+
+def test_achieved_gmacs_against_the_peak():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "peak_gmacs.py"
+    spec = importlib.util.spec_from_file_location("peak_gmacs", script)
+    peak_gmacs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peak_gmacs)
+    rows = [
+        {"model": "m", "backend": "ort", "precision": "fp32", "status": "ok", "threads": "2", "batch": "4",
+         "macs": "500000000", "p50_ms": "100", "cv": "0.02"},
+        {"model": "m", "backend": "torch", "precision": "fp32", "status": "ok", "threads": "2", "batch": "1",
+         "macs": "500000000", "p50_ms": "100", "cv": "0.02"},
+    ]
+    row, = peak_gmacs.achieved(rows, _env(["avx2", "fma"], mhz_max=2500.0))
+    assert row["achieved_gmacs_per_s"] == pytest.approx(0.5 * 4 / 0.1)
+    assert row["peak_gmacs_per_s"] == pytest.approx(2 * 2 * 8 * 2.5)
+    assert row["percent_of_peak"] == pytest.approx(100 * 20 / 80)
