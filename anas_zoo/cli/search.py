@@ -24,6 +24,7 @@ from anas_zoo.search.evolution import (
     select_family,
     spread_budgets,
 )
+from anas_zoo.search.latency_model import LatencyModel
 from anas_zoo.search.pareto_archive import write_pareto
 from anas_zoo.space import list_spaces
 from anas_zoo.store import _atomic_write
@@ -137,8 +138,6 @@ def _search(args: argparse.Namespace) -> None:
     if args.space is not None and args.space != space.name:
         raise ValueError(f"--space {args.space} does not match the supernet's space '{space.name}'")
     if args.latency_model is not None:
-        from anas_zoo.search.latency_model import LatencyModel
-
         model = LatencyModel.load(args.latency_model)
         if model.space != space.name:
             raise ValueError(f"latency model {args.latency_model} was built for space '{model.space}', "
@@ -158,7 +157,7 @@ def _search(args: argparse.Namespace) -> None:
     )
     result = search.run()
     metadata = {"supernet": str(args.supernet), "space": space.name, "num_classes": num_classes,
-                "accuracy": "top-1 on the held-out split of CIFAR-10 train (BN recalibrated per candidate)",
+                "metric": "top-1 on the held-out split of CIFAR-10 train (BN recalibrated per candidate)",
                 "eval_samples": args.eval_samples, "calib_batches": args.calib_batches,
                 "holdout": {"fraction": recipe.get("holdout_fraction", 0.1), "seed": recipe.get("seed", 0)},
                 "range": [lo, hi], "generations": result.generations, "seed": args.seed}
