@@ -168,6 +168,12 @@ def test_resume_refuses_a_state_made_with_other_settings(tmp_path):
     other = EvolutionSettings(**{**SMALL.__dict__, "seed": 4})
     with pytest.raises(ValueError, match="seed=3.*seed=4"):
         EvolutionarySearch(TINY, CountingScore(), LO, HI, settings=other, state_path=state, progress=False)
+    scored_by = {"supernet_sha256": "ab12", "eval_samples": 30}
+    EvolutionarySearch(TINY, CountingScore(), LO, HI, settings=SMALL, state_path=tmp_path / "s2.json",
+                       progress=False, score_identity=scored_by).run()
+    with pytest.raises(ValueError, match="eval_samples.: 30.*eval_samples.: 40"):
+        EvolutionarySearch(TINY, CountingScore(), LO, HI, settings=SMALL, state_path=tmp_path / "s2.json",
+                           progress=False, score_identity={**scored_by, "eval_samples": 40})
     state.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         EvolutionarySearch(TINY, CountingScore(), LO, HI, settings=SMALL, state_path=state, progress=False)

@@ -27,7 +27,7 @@ from anas_zoo.search.evolution import (
 from anas_zoo.search.latency_model import LatencyModel
 from anas_zoo.search.pareto_archive import write_pareto
 from anas_zoo.space import list_spaces
-from anas_zoo.store import _atomic_write
+from anas_zoo.store import _atomic_write, sha256_of
 from anas_zoo.train.checkpoint import load_supernet, read_checkpoint
 from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
 from anas_zoo.train.loop import evaluate_subnet
@@ -150,10 +150,12 @@ def _search(args: argparse.Namespace) -> None:
     settings = EvolutionSettings(population=args.population, generations=args.generations,
                                  mutations=args.mutations, crossovers=args.crossovers, seed=args.seed)
     out = Path(args.out)
+    score_identity = {"supernet_sha256": sha256_of(Path(args.supernet)), "eval_samples": args.eval_samples,
+                      "calib_batches": args.calib_batches, "batch_size": args.batch_size}
     search = EvolutionarySearch(
         space, _held_out_score(supernet, args, recipe), lo, hi, cost=cost, settings=settings,
         bucket_width=args.bucket_width * cost.scale if args.bucket_width else None, num_classes=num_classes,
-        state_path=out / STATE_FILE,
+        state_path=out / STATE_FILE, score_identity=score_identity,
     )
     result = search.run()
     metadata = {"supernet": str(args.supernet), "space": space.name, "num_classes": num_classes,

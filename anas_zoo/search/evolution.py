@@ -108,8 +108,9 @@ class EvolutionarySearch:
     """Search ``space`` for the best ``score`` with ``lo <= cost(arch) <= hi`` (cost defaults to MACs).
 
     ``bucket_width`` is in the cost's raw unit (MACs or ms); default: 1/40 of the range (``hi`` capped at
-    the largest genome's cost). With
-    ``state_path``, the state is saved there and an existing state file with the same settings resumes.
+    the largest genome's cost). With ``state_path``, the state is saved there and an existing state file
+    with the same settings resumes. ``score_identity`` (JSON-able) names what ``score`` measures (e.g. the
+    supernet's hash and the evaluation sizes), so a resumed run never mixes scores of two different scorers.
     """
 
     def __init__(
@@ -124,6 +125,7 @@ class EvolutionarySearch:
         num_classes: int | None = None,
         state_path: str | Path | None = None,
         progress: bool = True,
+        score_identity: dict | None = None,
     ):
         self.space = get_space(space)
         self.score_fn = score
@@ -132,6 +134,7 @@ class EvolutionarySearch:
         self.settings = settings
         self.state_path = Path(state_path) if state_path is not None else None
         self.progress = progress
+        self.score_identity = score_identity or {}
         self.lo, self.hi = float(lo), float(hi)
         if math.isnan(self.lo) or math.isnan(self.hi) or self.lo > self.hi:
             raise ValueError(f"cost range [{lo}, {hi}] is empty: the lower bound must not exceed the upper")
@@ -270,7 +273,8 @@ class EvolutionarySearch:
     # ----- state on disk ---------------------------------------------------------------------
     def _identity(self) -> dict:
         return {"space": self.space.name, "num_classes": self.num_classes, "cost": self.cost.name,
-                "lo": self.lo, "hi": self.hi, "bucket_width": self.archive.bucket_width, **self.settings.identity()}
+                "lo": self.lo, "hi": self.hi, "bucket_width": self.archive.bucket_width, "score": self.score_identity,
+                **self.settings.identity()}
 
     def _save(self) -> None:
         """Committed steps plus every score so far; the RNG state is that of the step in progress's start."""
