@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -82,7 +83,7 @@ def test_every_model_exports_fp32_with_dynamic_batch_and_matches_pytorch(exporte
 
 
 def test_metadata_props_and_sidecar_describe_the_model(exported):
-    model, report = exported(DYNAMO_MODEL)
+    _, report = exported(DYNAMO_MODEL)
     entry = get_entry(DYNAMO_MODEL)
     meta = read_metadata(report.path)
     assert meta["model_name"] == DYNAMO_MODEL and meta["precision"] == "fp32" and meta["opset"] == 18
@@ -95,11 +96,11 @@ def test_metadata_props_and_sidecar_describe_the_model(exported):
     assert meta["input"] == {"name": "input", "layout": "NCHW", "dtype": "float32"}
     assert "license" in meta and "class_labels" in meta
 
-    sidecar = json.loads(open(report.sidecar).read())
+    sidecar = json.loads(Path(report.sidecar).read_text())
     assert sidecar["metadata"] == meta
     assert sidecar["passed"] is True and sidecar["validation"]["checker"] == "ok"
     assert sidecar["sha256"] == report.sha256
-    assert hashlib.sha256(open(report.path, "rb").read()).hexdigest() == report.sha256
+    assert hashlib.sha256(Path(report.path).read_bytes()).hexdigest() == report.sha256
 
 
 def test_fold_batchnorm_matches_and_leaves_the_original_alone():

@@ -73,7 +73,7 @@ def _onnx(args: argparse.Namespace) -> None:
     try:
         report = to_onnx(
             model, args.output, name=name, pretrained=args.pretrained, checkpoint=args.checkpoint, opset=args.opset,
-            batch=args.batch or 1, dynamic_batch=args.batch is None, resolution=args.resolution,
+            batch=1 if args.batch is None else args.batch, dynamic_batch=args.batch is None, resolution=args.resolution,
             precision=args.precision, exporter=args.exporter, calib_data=args.calib_data,
             calib_samples=args.calib_samples, exclude_nodes=args.exclude_nodes, eval_data=args.eval_data,
             eval_samples=args.eval_samples, check=args.check, atol=args.atol, keep_failed=args.keep_failed,
