@@ -5,8 +5,9 @@
 
 Measures ``--num-train`` sub-networks (smallest, largest, then uniform samples), fits the cost model,
 then measures ``--num-val`` further random sub-networks for real and prints Kendall tau (target
->= 0.85) and MAPE (target <= 10 %) of the predictions against them. Run it alone on the device:
-other load on the machine shows up as noise in the measurements and in these figures.
+>= 0.85) and MAPE (target <= 10 %) of the predictions against them. All nets are prepared first,
+then timed in interleaved rounds (a net's figure is its best round's median), so slow swings of other
+load on the machine hit every net alike; still, run it on an otherwise idle device when you can.
 """
 
 from __future__ import annotations
@@ -33,14 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-val", type=int, default=30, help="held-out sub-networks measured for validation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--iters", type=int, default=10, help="timed calls per sub-network (median is used)")
+    p.add_argument("--iters", type=int, default=5, help="timed calls per sub-network and round (default 5)")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="interleaved timing rounds; a net's latency is its best round's median (default 5)")
     p.add_argument("--resolution", type=int, default=None, help="override every genome's resolution")
     p.add_argument("--num-classes", type=int, default=None)
     p.add_argument("--out", required=True, help="where to write the model (JSON)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     args = p.parse_args(argv)
-    for name in ("threads", "batch", "iters"):
+    for name in ("threads", "batch", "iters", "rounds"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
 
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         model = build_latency_model(
             args.space, backend=args.backend, threads=args.threads, precision=args.precision, batch=args.batch,
             device=args.device, num_classes=args.num_classes, resolution=args.resolution, num_train=args.num_train,
-            num_val=args.num_val, seed=args.seed, warmup=args.warmup, iters=args.iters,
+            num_val=args.num_val, seed=args.seed, warmup=args.warmup, iters=args.iters, rounds=args.rounds,
             progress=not args.no_progress)
         path = model.save(args.out)
         v = model.validation

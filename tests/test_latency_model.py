@@ -29,8 +29,12 @@ def _macs_cost(arch):
     return 0.2 + 0.05 * count_macs(arch, TINY) / 1e6
 
 
+def _macs_costs(archs):
+    return [_macs_cost(a) for a in archs]
+
+
 def test_fit_recovers_a_cost_that_is_linear_in_work():
-    model = build_latency_model(TINY, num_train=12, num_val=10, measure=_macs_cost, progress=False)
+    model = build_latency_model(TINY, num_train=12, num_val=10, measure=_macs_costs, progress=False)
     assert model.validation["mape_percent"] < 1e-6
     assert model.validation["kendall_tau"] == pytest.approx(1.0)
     assert all(w >= 0 for w in model.weights)
@@ -42,7 +46,7 @@ def test_fit_recovers_a_cost_that_is_linear_in_work():
 
 
 def test_save_and_load_round_trip_as_plain_json(tmp_path):
-    model = build_latency_model(TINY, num_train=6, num_val=4, measure=_macs_cost, progress=False)
+    model = build_latency_model(TINY, num_train=6, num_val=4, measure=_macs_costs, progress=False)
     path = model.save(tmp_path / "sub" / "lm.json")
     data = json.loads(path.read_text())
     assert data["format"] == FORMAT and data["features"] == feature_names(TINY)
@@ -69,8 +73,9 @@ def restore_torch_threads():
 
 
 def test_real_fit_on_a_tiny_space_with_torch_measurements(restore_torch_threads):
-    model = build_latency_model(TINY, backend="torch", threads=1, num_train=8, num_val=4, warmup=2, iters=5,
-                                progress=False)
+    model = build_latency_model(TINY, backend="torch", threads=1, num_train=8, num_val=4, warmup=2, iters=3,
+                                rounds=2, progress=False)
+    assert model.setting["rounds"] == 2
     assert model.setting["backend"] == "torch" and model.setting["threads"] == 1
     assert all(m["ms"] > 0 for m in model.measurements) and len(model.measurements) == 12
     assert model.environment["threads"]["requested_intra_op"] == 1
@@ -82,4 +87,4 @@ def test_real_fit_on_a_tiny_space_with_torch_measurements(restore_torch_threads)
 
 def test_bad_sizes_are_refused():
     with pytest.raises(ValueError, match="num_train"):
-        build_latency_model(TINY, num_train=2, num_val=4, measure=_macs_cost, progress=False)
+        build_latency_model(TINY, num_train=2, num_val=4, measure=_macs_costs, progress=False)

@@ -149,27 +149,45 @@ class LatencyModel:
         return model
 
 
-#: (arch) -> measured latency in ms; lets tests and callers plug in another measuring method.
-Measure = Callable[[ArchConfig], float]
+#: (sub-networks) -> their measured latencies in ms; lets tests and callers plug in another method.
+Measure = Callable[[Sequence[ArchConfig]], list[float]]
 
 
-def measure_latency(space: SearchSpace, *, backend: str, threads: int, precision: str, batch: int,
-                    device: str, num_classes: int | None, resolution: int | None, warmup: int, iters: int,
-                    workdir: Path, exporter: str = "torchscript") -> Measure:
-    """A function that builds a sub-network, prepares it on ``backend`` and returns its median latency."""
+def measure_interleaved(archs: Sequence[ArchConfig], space: SearchSpace, *, backend: str, threads: int,
+                        precision: str, batch: int, device: str, num_classes: int | None, resolution: int | None,
+                        warmup: int, iters: int, rounds: int, exporter: str, seed: int,
+                        progress: bool) -> list[float]:
+    """Latency of every sub-network: the minimum over ``rounds`` shuffled rounds of its per-round median.
+
+    Every net is prepared once (export, session, warm-up; not timed), then timed ``iters`` calls at a
+    time in rounds that visit all nets in a new random order. Other load on a machine comes and goes
+    over minutes; interleaving spreads each net's samples over the whole measuring time and the best
+    round is the least disturbed one, so nets measured minutes apart stay comparable.
+    """
+    from tqdm import tqdm
+
     from anas_zoo.bench.backends import collect_samples, prepare, set_torch_threads
     from anas_zoo.static import StaticNet
 
     set_torch_threads(threads)
-
-    def measure(arch: ArchConfig) -> float:
-        model = StaticNet(arch, space, num_classes, resolution=resolution).eval()
-        prepared = prepare(backend, model, batch=batch, resolution=resolution or arch.resolution,
-                           precision=precision, threads=threads, device=device, workdir=workdir, exporter=exporter)
-        samples = collect_samples(prepared.call, warmup=warmup, min_iters=iters, min_seconds=0.0)
-        return float(np.median(samples))
-
-    return measure
+    rng = random.Random(seed)
+    best = [float("inf")] * len(archs)
+    with tempfile.TemporaryDirectory(prefix="anas_latency_") as workdir:
+        calls = []
+        for i, arch in enumerate(tqdm(archs, desc=f"preparing on {backend}", unit="net", disable=not progress)):
+            model = StaticNet(arch, space, num_classes, resolution=resolution).eval()
+            prepared = prepare(backend, model, batch=batch, resolution=resolution or arch.resolution,
+                               precision=precision, threads=threads, device=device,
+                               workdir=Path(workdir) / str(i), exporter=exporter)
+            collect_samples(prepared.call, warmup=warmup, min_iters=1, min_seconds=0.0)
+            calls.append(prepared.call)
+        for _ in tqdm(range(rounds), desc="timing rounds", unit="round", disable=not progress):
+            order = list(range(len(archs)))
+            rng.shuffle(order)
+            for i in order:
+                samples = collect_samples(calls[i], warmup=0, min_iters=iters, min_seconds=0.0)
+                best[i] = min(best[i], float(np.median(samples)))
+    return best
 
 
 def build_latency_model(
@@ -186,7 +204,8 @@ def build_latency_model(
     num_val: int = 30,
     seed: int = 0,
     warmup: int = 3,
-    iters: int = 10,
+    iters: int = 5,
+    rounds: int = 5,
     exporter: str = "torchscript",
     measure: Measure | None = None,
     progress: bool = True,
@@ -195,8 +214,8 @@ def build_latency_model(
 
     The training set is the smallest and largest sub-network plus ``num_train - 2`` uniform samples;
     ``num_val`` further distinct uniform samples are measured and predicted to report Kendall tau and
-    MAPE in ``model.validation``. Measurements run in this process with fixed threads (the builder is
-    meant to run alone in its own process, as ``benchmarks/build_latency_model.py`` does).
+    MAPE in ``model.validation``. Measurements (:func:`measure_interleaved`) run in this process with
+    fixed threads: the builder is meant to run in its own process, as ``benchmarks/build_latency_model.py``.
     ``resolution`` overrides every genome's input size (e.g. for a cheap build on a tiny space). For ORT,
     ``exporter`` defaults to the TorchScript exporter: the same BN-folded graph, exported several times faster.
     """
@@ -204,8 +223,9 @@ def build_latency_model(
     from anas_zoo.bench.stats import kendall_tau, mape
 
     space = get_space(space)
-    if num_train < 3 or num_val < 2:
-        raise ValueError(f"need num_train >= 3 and num_val >= 2, got {num_train} and {num_val}")
+    if num_train < 3 or num_val < 2 or rounds < 1 or iters < 1:
+        raise ValueError(f"need num_train >= 3, num_val >= 2, rounds >= 1, iters >= 1; got {num_train}, "
+                         f"{num_val}, {rounds}, {iters}")
     rng = random.Random(seed)
     archs = [space.min_arch(), space.max_arch()]
     seen = set(archs)
@@ -216,19 +236,16 @@ def build_latency_model(
             archs.append(arch)
     setting = {"backend": backend, "threads": threads, "precision": precision, "batch": batch, "device": device,
                "num_classes": num_classes, "resolution": resolution, "warmup": warmup, "iters": iters,
-               "statistic": "median", "seed": seed, "exporter": exporter if backend == "ort" else None}
-    with tempfile.TemporaryDirectory(prefix="anas_latency_") as workdir:
-        if measure is None:
-            measure = measure_latency(space, backend=backend, threads=threads, precision=precision, batch=batch,
-                                      device=device, num_classes=num_classes, resolution=resolution,
-                                      warmup=warmup, iters=iters, workdir=Path(workdir), exporter=exporter)
-        from tqdm import tqdm
-
-        measured = []
-        start = time.perf_counter()
-        for arch in tqdm(archs, desc=f"measuring {space.name} on {backend}", unit="net", disable=not progress):
-            measured.append(measure(arch))
-        elapsed = time.perf_counter() - start
+               "rounds": rounds, "statistic": "min over rounds of the per-round median", "seed": seed, "exporter": exporter if backend == "ort" else None}
+    start = time.perf_counter()
+    if measure is None:
+        measured = measure_interleaved(archs, space, backend=backend, threads=threads, precision=precision,
+                                       batch=batch, device=device, num_classes=num_classes, resolution=resolution,
+                                       warmup=warmup, iters=iters, rounds=rounds, exporter=exporter, seed=seed,
+                                       progress=progress)
+    else:
+        measured = list(measure(archs))
+    elapsed = time.perf_counter() - start
     model = LatencyModel(space.name, feature_names(space), [], setting)
     feats = np.array([model.features_of(a) for a in archs])
     y = np.array(measured)
