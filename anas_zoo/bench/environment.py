@@ -88,7 +88,8 @@ def _git_commit() -> dict:
     """Commit of the anas_zoo checkout (and whether it has uncommitted changes), when it is a git checkout."""
     def git(*args: str) -> str | None:
         try:
-            out = subprocess.run(["git", "-C", str(_REPO), *args], capture_output=True, text=True, timeout=10)
+            out = subprocess.run(["git", "-C", str(_REPO), *args], check=False, capture_output=True, text=True,
+                                 timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             return None
         return out.stdout.strip() if out.returncode == 0 else None
@@ -110,7 +111,7 @@ def _gpus() -> list[dict]:
     try:
         out = subprocess.run(
             ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=10,
+            check=False, capture_output=True, text=True, timeout=10,
         )
         driver = out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
     except (OSError, subprocess.TimeoutExpired):

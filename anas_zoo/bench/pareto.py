@@ -13,10 +13,10 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from anas_zoo.bench.runner import write_atomic, result_row
+from anas_zoo.bench.runner import result_row, write_atomic
 
 FRONT_KEYS = ("device_name", "device", "backend", "precision", "threads", "batch")
 TABLE_COLUMNS = (
@@ -114,7 +114,7 @@ def to_markdown(rows: Sequence[dict], environment: dict | None = None) -> str:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
         groups[group_key(row)].append(row)
-    for key, members in groups.items():
+    for members in groups.values():
         first = members[0]
         lines += [
             f"## {first['device_name']} · {first['device']} · {first['backend']} {first['precision']} · "

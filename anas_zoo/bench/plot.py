@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 
 def plot_pareto(rows: Sequence[dict], path: str | Path) -> Path:

@@ -20,9 +20,9 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from anas_zoo.bench.backends import BACKENDS, DEVICES, PRECISIONS
 from anas_zoo.bench.environment import capture_environment
@@ -161,7 +161,8 @@ def run_job(job: Job, timeout: float = 1800.0) -> dict:
         job_path.write_text(json.dumps(job.to_dict()))
         try:
             proc = subprocess.run([sys.executable, "-m", "anas_zoo.bench.worker", str(job_path), str(result_path)],
-                                  env=worker_env(job.threads), capture_output=True, text=True, timeout=timeout)
+                                  env=worker_env(job.threads), check=False, capture_output=True, text=True,
+                                  timeout=timeout)
             stderr = proc.stderr
         except subprocess.TimeoutExpired:
             return {"status": "error", "error": f"worker timed out after {timeout:.0f} s"}

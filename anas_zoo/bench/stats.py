@@ -6,7 +6,7 @@ interpolation between order statistics (numpy's default), so they are reproducib
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,7 +26,7 @@ def summarize(samples_ms: Sequence[float], batch: int = 1) -> dict:
     p50, p90, p99 = (float(v) for v in np.percentile(x, [50, 90, 99]))
     cv = std / mean if mean > 0 else 0.0
     return {
-        "n": int(len(x)),
+        "n": len(x),
         "mean_ms": mean,
         "p50_ms": p50,
         "p90_ms": p90,

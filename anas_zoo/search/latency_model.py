@@ -19,9 +19,9 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -133,7 +133,7 @@ class LatencyModel:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "LatencyModel":
+    def load(cls, path: str | os.PathLike) -> LatencyModel:
         """Read a model written by :meth:`save`; its space must be registered in this process."""
         try:
             data = json.loads(Path(path).read_text())
