@@ -101,12 +101,13 @@ def _decode_source(source: Path) -> dict[str, torch.Tensor]:
     for split, label, name, data in _read_source(source):
         items[split].append((name, label, data))
     tensors = {}
-    for split, expected in CIFAR10_COUNTS.items():
+    for split in CIFAR10_COUNTS:
         rows = sorted(items[split])
-        if len(rows) != expected:
+        missing = sorted(set(CIFAR10_CLASSES) - {CIFAR10_CLASSES[label] for _, label, _ in rows})
+        if missing:
             raise DataError(
-                f"{source}: found {len(rows)} {split} images, expected {expected} as "
-                f"{split}/<class>/*.jpg with classes {list(CIFAR10_CLASSES)}"
+                f"{source}: no {split} images of classes {missing}; expected {split}/<class>/*.jpg "
+                f"for every class of {list(CIFAR10_CLASSES)} (full CIFAR-10: {CIFAR10_COUNTS})"
             )
         images = torch.stack([_decode(data, name) for name, _, data in rows])
         tensors[f"{split}_images"] = images.permute(0, 3, 1, 2).contiguous()

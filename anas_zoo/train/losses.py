@@ -22,18 +22,23 @@ def soft_target_ce(logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.
 
 
 def _alpha_div(log_p: torch.Tensor, log_q: torch.Tensor, alpha: float, clip: float) -> torch.Tensor:
-    """Per-sample D_α(p‖q) = Σ q·((p/q)^α − 1) / (α(α−1)), with the weight (p/q)^α clipped at ``clip``.
+    """Per-sample D_α(p‖q) = (Σ p^α q^(1−α) − 1) / (α(α−1)), teacher p, student q.
 
-    α → 1 gives KL(p‖q) and α → 0 gives KL(q‖p) (their limits are used there). Clipping the
-    importance weight bounds the loss and its gradient where the student puts little mass (AlphaNet).
+    The value is exact (float64, capped at 1e6 so it stays finite); the gradient is AlphaNet's
+    estimator −(1/α) Σ q·w·∇log q with the importance weight w = (p/q)^α clipped at ``clip``, which
+    keeps it bounded where the student puts little mass. α → 1 (KL(p‖q)) and α → 0 (KL(q‖p)) use
+    their limits, whose gradients are bounded already.
     """
     q = log_q.exp()
     if abs(alpha - 1.0) < 1e-6:
         return (log_p.exp() * (log_p - log_q)).sum(1)
     if abs(alpha) < 1e-6:
         return (q * (log_q - log_p)).sum(1)
-    weight = torch.exp(alpha * (log_p - log_q)).clamp(max=clip)
-    return (q * (weight - 1.0)).sum(1) / (alpha * (alpha - 1.0))
+    mixed = torch.exp(alpha * log_p.double() + (1.0 - alpha) * log_q.detach().double()).sum(1)
+    value = ((mixed - 1.0) / (alpha * (alpha - 1.0))).clamp(0.0, 1e6).to(log_q.dtype)
+    weight = torch.exp(alpha * (log_p - log_q)).clamp(max=clip).detach()
+    surrogate = -(q.detach() * weight * log_q).sum(1) / alpha
+    return value + surrogate - surrogate.detach()
 
 
 def alpha_divergence(

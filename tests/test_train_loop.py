@@ -1,0 +1,127 @@
+"""The training loop on a tiny space: learning, exact resume, NaN rollback, signals, evaluation."""
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from anas_zoo.train.loop import Trainer, TrainingError, evaluate_subnet
+from train_helpers import TINY, params, synthetic_data, tiny_config
+
+
+def _events(out_dir):
+    return [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_exact_resume_reproduces_the_uninterrupted_run(tmp_path):
+    straight = Trainer(tiny_config(tmp_path / "a"), synthetic_data())
+    straight.fit(max_steps=6)
+
+    first = Trainer(tiny_config(tmp_path / "b"), synthetic_data())
+    first.fit(max_steps=3)
+    resumed = Trainer(tiny_config(tmp_path / "b", resume="auto"), synthetic_data())
+    summary = resumed.fit(max_steps=6)
+    assert summary["step"] == 6
+    a, b = params(straight.model), params(resumed.model)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert straight.rng.getstate() == resumed.rng.getstate()
+
+
+def test_training_lowers_the_loss_and_logs_each_step(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, epochs=3, eval_every=3), synthetic_data())
+    summary = trainer.fit()
+    steps = [e for e in _events(tmp_path) if "loss" in e]
+    assert len(steps) == trainer.total_steps == 18
+    assert sum(e["loss"] for e in steps[-4:]) < sum(e["loss"] for e in steps[:4])
+    assert {"loss_max", "loss_sampled0", "loss_sampled1", "loss_min", "lr", "img_per_s"} <= steps[0].keys()
+    assert summary["validation"]["max"]["samples"] == 96
+    assert 0.0 <= summary["validation"]["min"]["top1"] <= 1.0
+
+
+def test_lr_warms_up_then_follows_a_cosine_to_zero(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, epochs=4, warmup_epochs=1), synthetic_data())
+    base = trainer.base_lr
+    assert trainer.lr_at(0) == pytest.approx(base / 6)
+    assert trainer.lr_at(5) == pytest.approx(base)
+    assert trainer.lr_at(6) == pytest.approx(base)
+    assert trainer.lr_at(15) == pytest.approx(base * 0.5, rel=0.1)
+    assert trainer.lr_at(23) < 0.01 * base
+
+
+def test_weight_decay_skips_bn_and_biases(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, weight_decay=1e-4), synthetic_data())
+    decayed, free = trainer.optimizer.param_groups
+    assert decayed["weight_decay"] == 1e-4 and free["weight_decay"] == 0.0
+    assert all(p.dim() > 1 for p in decayed["params"]) and all(p.dim() == 1 for p in free["params"])
+
+
+def _inject_nan_at(trainer, calls):
+    """Make the classifier return NaN on the given forward calls (counting every forward)."""
+    count = {"n": 0}
+
+    def hook(module, inputs, output):
+        count["n"] += 1
+        return output * float("nan") if count["n"] in calls else output
+
+    trainer.model.classifier.register_forward_hook(hook)
+
+
+def test_nan_loss_rolls_back_to_the_last_checkpoint_with_a_lower_lr(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, checkpoint_every=2, epochs=1), synthetic_data())
+    _inject_nan_at(trainer, {3 * 10 + 1})  # a forward during the 4th step
+    summary = trainer.fit()
+    assert summary["step"] == trainer.total_steps and summary["failures"] == 1
+    events = [e for e in _events(tmp_path) if "event" in e]
+    rollback = next(e for e in events if e["event"] == "rollback")
+    assert rollback["step"] == 3 and "non-finite" in rollback["reason"]
+    resumed = next(e for e in events if e["event"] == "resumed")
+    assert resumed["step"] == 2 and resumed["lr_scale"] == 0.5
+    assert trainer.lr_scale == 0.5
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_repeated_divergence_gives_up_with_a_clear_error(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, max_failures=2), synthetic_data())
+    _inject_nan_at(trainer, set(range(1, 10_000)))
+    with pytest.raises(TrainingError, match="diverged 3 times"):
+        trainer.fit()
+
+
+def test_sigterm_writes_a_checkpoint_and_stops_cleanly(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path), synthetic_data())
+    calls = {"n": 0}
+
+    def hook(module, inputs, output):
+        calls["n"] += 1
+        if calls["n"] == 15:  # during step 2
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    trainer.model.classifier.register_forward_hook(hook)
+    summary = trainer.fit()
+    assert summary["interrupted"] and summary["step"] == 2
+    resumed = Trainer(tiny_config(tmp_path, resume="auto"), synthetic_data())
+    resumed.load(tmp_path / "last.safetensors")
+    assert resumed.step == 2 and resumed.train_loader.state_dict() == {"epoch": 0, "batch": 2}
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_evaluate_subnet_calibrates_bn_then_scores(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path), synthetic_data())
+    bn = trainer.model.stem.bn
+    bn.running_mean.fill_(123.0)
+    data = synthetic_data()
+    trainer.model.train()
+    result = evaluate_subnet(trainer.model, TINY.min_arch(), data["calib_loader"](), data["val_loader"](), 2)
+    assert result["samples"] == 96 and 0.0 <= result["top1"] <= result["top5"] <= 1.0
+    assert bn.running_mean.abs().max() < 50 and int(bn.num_batches_tracked) == 2
+    assert trainer.model.training and trainer.model.active_arch == TINY.min_arch()
+
+
+def test_unknown_config_keys_are_named():
+    from anas_zoo.train.loop import TrainConfig
+
+    with pytest.raises(ValueError, match="unknown config keys \\['lrr'\\]"):
+        TrainConfig.from_dict({"lrr": 0.1})
