@@ -31,7 +31,6 @@ from tqdm import tqdm
 
 from anas_zoo import flops
 from anas_zoo.export.fold import fold_batchnorm
-from anas_zoo.space import get_space
 from anas_zoo.static import StaticNet
 from anas_zoo.zoo import find_weights, get_entry, imagenet_preprocessing, load, load_into, split_name
 
@@ -140,36 +139,34 @@ def _prepare_output(output: str | Path) -> tuple[Path, Path]:
 def _resolve_model(
     model: str | StaticNet, name: str | None, pretrained: bool | None, checkpoint, resolution: int | None
 ) -> tuple[StaticNet, dict, str, str]:
-    """(eval-mode model, its metadata record, its name, where its weights came from)."""
+    """(eval-mode copy of the model at ``resolution``, its metadata record, its name, where its weights came from).
+
+    The caller's model is never modified (weights, mode).
+    """
     if isinstance(model, str):
         entry = get_entry(model)
-        space = get_space(entry.space)
-        resolution = entry.arch.resolution if resolution is None else resolution
-        _check_resolution(resolution, space)
         tag = split_name(model)[1]
-        has_local = bool(entry.weights) and find_weights(model) is not None
         if pretrained is None:
-            pretrained = has_local and checkpoint is None
+            pretrained = checkpoint is None and bool(entry.weights) and find_weights(model) is not None
             if not pretrained and checkpoint is None:
                 log.warning("no local pretrained weights for '%s': exporting random initial weights", model)
-        net = load(model, pretrained=pretrained, resolution=resolution)
+        net = load(model, pretrained=pretrained)
         weights = f"pretrained {entry.name}.{entry.weight(tag).tag}" if pretrained else "random-init"
         name = name or model
     elif isinstance(model, StaticNet):
-        net = model
-        if resolution is not None and resolution != net.resolution:
-            _check_resolution(resolution, net.space)
-            net = StaticNet(net.arch, net.space, net.num_classes, resolution=resolution)
-            net.load_state_dict(model.state_dict(), strict=True)
-            net.pretrained_cfg = dict(getattr(model, "pretrained_cfg", {}))
+        net = copy.deepcopy(model)
         cfg = getattr(net, "pretrained_cfg", {})
         weights = "loaded" if "sha256" in cfg else "user-supplied"
         name = name or cfg.get("name") or "staticnet"
     else:
         raise ExportError(f"model must be a registered model name or a StaticNet, got {type(model).__name__}")
+    if resolution is not None and resolution != net.resolution:
+        _check_resolution(resolution, net.space)
+        resized = StaticNet(net.arch, net.space, net.num_classes, resolution=resolution)
+        resized.load_state_dict(net.state_dict(), strict=True)
+        resized.pretrained_cfg = dict(getattr(net, "pretrained_cfg", {}))
+        net = resized
     if checkpoint is not None:
-        if net is model:
-            net = copy.deepcopy(model)  # the caller's model keeps its own weights
         record = load_into(net, _checkpoint_record(checkpoint))
         weights = f"checkpoint {Path(checkpoint).name} (sha256 {record['sha256'][:12]})"
     net.eval()
