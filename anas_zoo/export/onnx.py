@@ -515,16 +515,16 @@ def to_onnx(
     start = time.perf_counter()
     _check_options(precision, opset, batch, exporter, atol)
     path, sidecar = _prepare_output(output)
-    if precision == "int8":
-        from anas_zoo.export.quantize import check_data_source
+    if precision == "int8" and calib_data is None:
+        raise ExportError("int8 needs calibration images: pass calib_data (an image folder or the CIFAR-10 archive)")
+    for role, source, samples in (("calibration", calib_data if precision == "int8" else None, calib_samples),
+                                  ("evaluation", eval_data, eval_samples)):
+        if source is not None:
+            from anas_zoo.export.quantize import check_data_source
 
-        if calib_data is None:
-            raise ExportError("int8 needs calibration images: pass calib_data (an image folder or the CIFAR-10 archive)")
-        check_data_source(calib_data, "calibration")
-    if eval_data is not None:
-        from anas_zoo.export.quantize import check_data_source
-
-        check_data_source(eval_data, "evaluation")
+            check_data_source(source, role)
+            if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+                raise ExportError(f"{role} samples must be a positive integer, got {samples}")
     net, cfg, name, weights = _resolve_model(model, name, pretrained, checkpoint, resolution)
     report = ExportReport(path=str(path), sidecar=str(sidecar), model=name, precision=precision, opset=opset,
                           dynamic_batch=dynamic_batch, batch=None if dynamic_batch else batch,
