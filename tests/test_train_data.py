@@ -1,0 +1,114 @@
+"""CIFAR-10 decoding/caching/splitting, tensor batches, sharding and the image-folder pipeline, on tiny files."""
+
+import tarfile
+
+import pytest
+import torch
+from PIL import Image
+
+from anas_zoo.train.data import (
+    CIFAR10_CLASSES,
+    DataError,
+    TensorLoader,
+    cifar10_split,
+    data_dir,
+    image_folder_loader,
+    load_cifar10,
+    random_crop_flip,
+)
+
+
+def make_cifar_folder(root, per_class=2):
+    """A CIFAR-10 shaped folder: train/ and test/ with ``per_class`` 32x32 JPEGs per class (colour = class)."""
+    for split in ("train", "test"):
+        for label, cls in enumerate(CIFAR10_CLASSES):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(per_class):
+                Image.new("RGB", (32, 32), (label * 25, i * 100, 50)).save(root / split / cls / f"{i:04d}.jpg")
+    return root
+
+
+def test_folder_and_archive_decode_to_the_same_cached_tensors(tmp_path):
+    folder = make_cifar_folder(tmp_path / "cifar")
+    data = load_cifar10(folder)
+    images, labels = data["train"]
+    assert images.shape == (20, 3, 32, 32) and images.dtype == torch.uint8
+    assert labels.dtype == torch.int64 and labels.tolist() == [i // 2 for i in range(20)]
+    assert abs(int(images[4, 0].float().mean()) - 2 * 25) <= 3  # class 2's red channel survived JPEG
+    archive = tmp_path / "cifar.tar.xz"
+    with tarfile.open(archive, "w:xz") as tar:
+        tar.add(folder / "train", arcname="train")
+        tar.add(folder / "test", arcname="test")
+    from_archive = load_cifar10(archive)
+    assert torch.equal(from_archive["test"][0], data["test"][0])
+    assert len(list(data_dir().glob("cifar10-*.safetensors"))) == 2
+    assert torch.equal(load_cifar10(archive)["train"][1], labels)  # cache hit
+
+
+def test_missing_or_malformed_data_names_the_path(tmp_path):
+    with pytest.raises(DataError, match="nope.*does not exist.*train/<class>/\\*.jpg"):
+        load_cifar10(tmp_path / "nope")
+    folder = make_cifar_folder(tmp_path / "cifar")
+    for f in (folder / "test" / "truck").iterdir():
+        f.unlink()
+    with pytest.raises(DataError, match="no test images of classes \\['truck'\\]"):
+        load_cifar10(folder)
+    (folder / "test" / "truck" / "0000.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DataError, match="cannot decode image .*truck/0000.jpg"):
+        load_cifar10(folder)
+
+
+def test_split_is_deterministic_disjoint_and_class_balanced():
+    labels = torch.arange(1000) % 10
+    images = torch.arange(1000)[:, None, None, None].expand(1000, 3, 1, 1)
+    data = {"train": (images, labels), "test": (images[:5], labels[:5])}
+    a, b = cifar10_split(data, 0.1, seed=3), cifar10_split(data, 0.1, seed=3)
+    assert torch.equal(a["val"][0], b["val"][0])
+    held, kept = set(a["val"][0][:, 0, 0, 0].tolist()), set(a["train"][0][:, 0, 0, 0].tolist())
+    assert len(held) == 100 and not held & kept and len(held | kept) == 1000
+    assert torch.bincount(a["val"][1]).tolist() == [10] * 10
+    assert held != set(cifar10_split(data, 0.1, seed=4)["val"][0][:, 0, 0, 0].tolist())
+    with pytest.raises(ValueError, match="holdout_fraction"):
+        cifar10_split(data, 1.5)
+
+
+def test_crop_flip_moves_pixels_as_drawn():
+    image = torch.arange(16, dtype=torch.uint8).view(1, 1, 4, 4)
+    same = random_crop_flip(image, torch.tensor([[2, 2, 0]]), padding=2)
+    assert torch.equal(same, image)
+    flipped = random_crop_flip(image, torch.tensor([[2, 2, 1]]), padding=2)
+    assert torch.equal(flipped, image.flip(3))
+    shifted = random_crop_flip(image, torch.tensor([[3, 2, 0]]), padding=2)
+    assert torch.equal(shifted[0, 0, :3], image[0, 0, 1:]) and shifted[0, 0, 3].sum() == 0
+
+
+def test_loader_resumes_mid_epoch_and_ranks_shard_the_global_batch():
+    images = torch.randint(0, 255, (40, 3, 8, 8), dtype=torch.uint8)
+    labels = torch.arange(40)
+    whole = TensorLoader(images, labels, 8, seed=5)
+    epochs = [[y.tolist() for _, y in whole] for _ in range(2)]
+    assert sorted(sum(epochs[0], [])) == list(range(40)) and epochs[0] != epochs[1]
+    resumed = TensorLoader(images, labels, 8, seed=5)
+    resumed.load_state_dict({"epoch": 1, "batch": 3})
+    assert [y.tolist() for _, y in resumed] == epochs[1][3:]
+    global_batch = TensorLoader(images, labels, 8, seed=5, resolution=12)
+    ranks = [TensorLoader(images, labels, 4, seed=5, rank=r, world_size=2, resolution=12) for r in (0, 1)]
+    for (x, y), (x0, y0), (x1, y1) in zip(global_batch, *ranks):
+        assert x.shape == (8, 3, 12, 12)
+        assert torch.equal(x[0::2], x0) and torch.equal(x[1::2], x1) and torch.equal(y[1::2], y1)
+
+
+def test_image_folder_applies_the_published_eval_and_train_preprocessing(tmp_path):
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            Image.new("RGB", (300 + 40 * i, 260), (200 if cls == "a" else 10, 90, 40)).save(tmp_path / cls / f"{i}.JPEG")
+    (tmp_path / "a" / "notes.txt").write_text("ignored")
+    x, y = next(iter(image_folder_loader(tmp_path, 192, False, 6, num_workers=0)))
+    assert x.shape == (6, 3, 192, 192) and y.tolist() == [0, 0, 0, 1, 1, 1]
+    red = (200 / 255 - 0.485) / 0.229
+    assert abs(float(x[0, 0].mean()) - red) < 0.05
+    x, y = next(iter(image_folder_loader(tmp_path, 64, True, 4, num_workers=0)))
+    assert x.shape == (4, 3, 64, 64)
+    with pytest.raises(DataError, match="does not exist"):
+        image_folder_loader(tmp_path / "missing", 64, False, 4)
