@@ -5,9 +5,9 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
+from train_helpers import params, synthetic_data, tiny_config
 
 from anas_zoo.train.loop import Trainer
-from train_helpers import params, synthetic_data, tiny_config
 
 if __name__ == "__main__":
     out = Path(sys.argv[1])

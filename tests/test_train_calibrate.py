@@ -1,10 +1,10 @@
 import pytest
 import torch
 from torch import nn
+from train_helpers import TINY
 
 from anas_zoo.supernet import SuperNet
 from anas_zoo.train.calibrate import calibrate_bn
-from train_helpers import TINY
 
 
 def test_calibration_is_the_cumulative_average_over_the_batches_and_restores_settings():

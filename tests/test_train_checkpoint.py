@@ -1,11 +1,11 @@
 import pytest
 import torch
 from safetensors import safe_open
+from train_helpers import TINY
 
 from anas_zoo.supernet import SuperNet
 from anas_zoo.train import checkpoint as ck
 from anas_zoo.train.checkpoint import CheckpointError, load_supernet, restore, save_checkpoint
-from train_helpers import TINY
 
 
 def _trained(seed=0):

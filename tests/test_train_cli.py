@@ -3,10 +3,10 @@
 import json
 
 import pytest
+import train_helpers  # noqa: F401  (registers the tiny space)
+from test_train_data import make_cifar_folder
 
 from anas_zoo.cli.train import main
-from test_train_data import make_cifar_folder
-import train_helpers  # noqa: F401  (registers the tiny space)
 
 
 def test_train_then_resume_from_the_command_line(tmp_path, capsys):

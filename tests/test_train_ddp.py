@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
+from train_helpers import params, synthetic_data, tiny_config
 
 from anas_zoo.train.loop import Trainer
-from train_helpers import params, synthetic_data, tiny_config
 
 STEPS = 3
 

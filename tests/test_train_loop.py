@@ -6,9 +6,9 @@ import signal
 
 import pytest
 import torch
+from train_helpers import TINY, params, synthetic_data, tiny_config
 
 from anas_zoo.train.loop import Trainer, TrainingError, evaluate_subnet
-from train_helpers import TINY, params, synthetic_data, tiny_config
 
 
 def _events(out_dir):

@@ -1,11 +1,11 @@
 import random
 
 import pytest
+from train_helpers import TINY
 
 from anas_zoo.flops import count_macs
 from anas_zoo.space import get_space
 from anas_zoo.train.sampler import AccuracyPredictor, MacsPrior, Sampler
-from train_helpers import TINY
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ cumulative average over N forward-only training batches.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn

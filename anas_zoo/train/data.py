@@ -14,8 +14,8 @@ import math
 import os
 import random
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F

@@ -1,4 +1,18 @@
-"""Evaluation of sub-networks (BN calibration + accuracy) and the sandwich-rule training loop."""
+"""Evaluation of sub-networks (BN calibration + accuracy) and the sandwich-rule training loop.
+
+Design choices:
+- BN momentum 0 in training (the paper's choice): running statistics stay untouched, since no
+  supernet statistic is meaningful for every subnet; every evaluation recalibrates them
+  (:func:`evaluate_subnet`).
+- Scale-out uses torch.distributed directly instead of the DDP wrapper: each step runs four
+  different subnets (and no_grad ranking passes), which DDP's per-forward bucketing does not fit.
+  Ranks draw the same candidates (same-seeded Python RNG), rank them on all-reduced minibatch
+  losses, and average gradients with one all-reduce of one flat buffer before the single optimizer
+  step, so every rank trains the same subnets and holds the same weights. ``grad_accum`` splits a
+  global batch into micro-batches exactly as ranks do, so one process reproduces an N-rank step.
+- Divergence (non-finite loss) or a collapse to chance accuracy rolls back to the last checkpoint
+  with the learning rate scaled by ``lr_backoff``; ``max_failures`` bounds the retries.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +22,9 @@ import os
 import random
 import signal
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -142,7 +156,7 @@ class TrainConfig:
     progress: bool = True
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:
@@ -177,7 +191,7 @@ class Trainer:
         if c.threads:
             torch.set_num_threads(c.threads)
         self.rank, self.world = _distributed()
-        self.device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+        self.device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu")
         self.space = get_space(c.space)
         self.out_dir = Path(c.out_dir)
         self.checkpoint_path = self.out_dir / "last.safetensors"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from anas_zoo.flops import count_macs
 from anas_zoo.space import ArchConfig, SearchSpace, get_space
@@ -108,7 +108,7 @@ class AccuracyPredictor:
         self.weights, self.bias = list(weights), float(bias)
 
     @classmethod
-    def fit(cls, archs: Sequence[ArchConfig], accuracies: Sequence[float], ridge: float = 1e-3) -> "AccuracyPredictor":
+    def fit(cls, archs: Sequence[ArchConfig], accuracies: Sequence[float], ridge: float = 1e-3) -> AccuracyPredictor:
         import torch
 
         x = torch.tensor([a.genes() for a in archs], dtype=torch.float64)
@@ -129,5 +129,5 @@ class AccuracyPredictor:
         return {"weights": self.weights, "bias": self.bias}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "AccuracyPredictor":
+    def from_dict(cls, data: dict) -> AccuracyPredictor:
         return cls(data["weights"], data["bias"])
