@@ -109,6 +109,8 @@ class StaticNet(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
+        if self.classifier.weight.is_meta:  # built for shapes only (SuperNet.extract fills it)
+            return
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")

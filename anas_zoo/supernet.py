@@ -141,14 +141,17 @@ class SuperNet(nn.Module):
         return self.classifier(x)
 
     # ----- extraction --------------------------------------------------------------------------
-    def extract(self, arch: ArchConfig | None = None) -> StaticNet:
+    def extract(self, arch: ArchConfig | None = None, resolution: int | None = None) -> StaticNet:
         """A standalone :class:`StaticNet` for ``arch`` (default: the active one), in eval mode,
-        with the sliced weights and BN buffers copied (no storage shared with the supernet)."""
+        with the sliced weights and BN buffers copied (no storage shared with the supernet).
+        ``resolution`` builds it for another input size than the genome's (see StaticNet)."""
         arch = arch or self.active_arch
-        static = StaticNet(arch, self.space, self.num_classes, dropout=self.dropout)
+        with torch.device("meta"):  # shapes only: every tensor is replaced by a slice below
+            static = StaticNet(arch, self.space, self.num_classes, dropout=self.dropout, resolution=resolution)
         weights = self.state_dict()
         static.load_state_dict(
             {k: slice_to(weights[k], v.shape).clone() for k, v in static.state_dict().items()},
             strict=True,
+            assign=True,
         )
-        return static.to(next(self.parameters()).device).eval()
+        return static.eval()

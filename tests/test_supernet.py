@@ -33,11 +33,7 @@ def supernet():
 
 def max_diff(supernet, arch, batch, resolution):
     supernet.set_active(arch)
-    static = supernet.extract(arch)
-    if resolution != arch.resolution:
-        resized = StaticNet(arch, SPACE, resolution=resolution).eval()
-        resized.load_state_dict(static.state_dict())
-        static = resized
+    static = supernet.extract(arch, resolution=resolution)
     x = torch.randn(batch, 3, resolution, resolution)
     with torch.no_grad():
         return (supernet(x) - static(x)).abs().max().item()
