@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ def plot_pareto(rows: Sequence[dict], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     from anas_zoo.bench.pareto import group_key
+    from anas_zoo.bench.runner import write_atomic
 
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
@@ -50,11 +50,9 @@ def plot_pareto(rows: Sequence[dict], path: str | Path) -> Path:
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle("accuracy vs measured latency (* = noisy run, CV > 10 %)", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)
+    path = Path(path)
+    write_atomic(path, buffer.getvalue())
     return path

@@ -172,11 +172,14 @@ def run_job(job: Job, timeout: float = 1800.0) -> dict:
         return json.loads(result_path.read_text())
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write through a temp file in the same folder and rename (readable by all, like a normal file)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 

@@ -123,13 +123,10 @@ class LatencyModel:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model as JSON (atomically: temp file + rename)."""
+        from anas_zoo.bench.runner import write_atomic
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
         return path
 
     @classmethod
