@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         try:
             config = load_config(args.config, args.overrides)
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, FileNotFoundError) as e:
             return fail(str(e), EXIT_USAGE)
         trainer = Trainer(config)
         try:

@@ -161,7 +161,28 @@ class TrainConfig:
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise ValueError(f"unknown config keys {unknown}; allowed: {sorted(known)}")
-        return cls(**values)
+        config = cls(**values)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Reject values that would only fail after the data is loaded, naming what is allowed."""
+        from anas_zoo.space import list_spaces
+        from anas_zoo.train.losses import DISTILLATION_LOSSES
+        from anas_zoo.train.sampler import SAMPLERS
+
+        choices = {
+            "space": list_spaces(),
+            "data": ["cifar10", "folder"],
+            "sampler": list(SAMPLERS),
+            "distill": sorted(DISTILLATION_LOSSES),
+        }
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key}={getattr(self, key)!r} is not allowed; allowed: {allowed}")
+        for key in ("batch_size", "grad_accum", "k", "calib_batches", "log_every", "checkpoint_every"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
