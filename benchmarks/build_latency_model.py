@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-val", type=int, default=30, help="held-out sub-networks measured for validation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--iters", type=int, default=5, help="timed calls per sub-network and round (default 5)")
-    p.add_argument("--rounds", type=int, default=5,
-                   help="interleaved timing rounds; a net's latency is its best round's median (default 5)")
+    p.add_argument("--iters", type=int, default=3, help="timed calls per sub-network and round (default 3)")
+    p.add_argument("--rounds", type=int, default=15,
+                   help="interleaved timing rounds; a net's latency is its best round's median (default 15)")
     p.add_argument("--resolution", type=int, default=None, help="override every genome's resolution")
     p.add_argument("--num-classes", type=int, default=None)
     p.add_argument("--out", required=True, help="where to write the model (JSON)")
