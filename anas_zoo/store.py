@@ -7,14 +7,14 @@ They live in the bundled ``checkpoints/`` folder or in the local store of import
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from anas_zoo.fileio import atomic_write, sha256_of
 
 FORMAT = "anas_zoo.weights/1"
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -38,37 +38,16 @@ def search_dirs() -> list[Path]:
     return [BUNDLED_DIR, store_dir()]
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temp file in the same folder and rename, so a crash leaves no partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_weights(model: torch.nn.Module, record: dict, directory: str | Path, stem: str) -> Path:
     """Write ``stem.safetensors`` and ``stem.json`` (``record`` + sha256) into ``directory``; returns the JSON path."""
     directory = Path(directory)
     weights_path = directory / f"{stem}.safetensors"
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     header = {"format": FORMAT, "record": json.dumps(record, sort_keys=True)}
-    _atomic_write(weights_path, lambda tmp: save_file(state, str(tmp), metadata=header))
+    atomic_write(weights_path, lambda tmp: save_file(state, str(tmp), metadata=header))
     full = {**record, "format": FORMAT, "file": weights_path.name, "sha256": sha256_of(weights_path)}
     json_path = directory / f"{stem}.json"
-    _atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(full, indent=2, sort_keys=True) + "\n"))
+    atomic_write(json_path, json.dumps(full, indent=2, sort_keys=True) + "\n")
     return json_path
 
 

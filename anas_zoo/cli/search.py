@@ -27,7 +27,7 @@ from anas_zoo.search.evolution import (
 from anas_zoo.search.latency_model import LatencyModel
 from anas_zoo.search.pareto_archive import write_pareto
 from anas_zoo.space import list_spaces
-from anas_zoo.store import _atomic_write, sha256_of
+from anas_zoo.fileio import atomic_write, sha256_of
 from anas_zoo.train.checkpoint import load_supernet, read_checkpoint
 from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
 from anas_zoo.train.loop import evaluate_subnet
@@ -173,7 +173,7 @@ def _search(args: argparse.Namespace) -> None:
         by_macs = [replace(c, cost=float(c.macs)) for c in result.evaluated]
         family = [c.to_dict() | {"budget_macs": b} for c, b in zip(select_family(by_macs, budgets), budgets)]
         files["family"] = out / "family.json"
-        _atomic_write(files["family"], lambda tmp: tmp.write_text(json.dumps(family, indent=2) + "\n"))
+        atomic_write(files["family"], json.dumps(family, indent=2) + "\n")
     if args.json:
         print_json({**metadata, "cost": cost.name, "evaluated": len(result.evaluated),
                     "files": {k: str(v) for k, v in files.items()}, "front": [c.to_dict() for c in front],

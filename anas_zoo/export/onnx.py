@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 import logging
 import os
@@ -31,6 +30,7 @@ from tqdm import tqdm
 
 from anas_zoo import flops
 from anas_zoo.export.fold import fold_batchnorm
+from anas_zoo.fileio import atomic_write, sha256_of
 from anas_zoo.static import StaticNet
 from anas_zoo.zoo import find_weights, get_entry, imagenet_preprocessing, load, load_into, split_name
 
@@ -452,26 +452,6 @@ def _failure_summary(validation: dict) -> str:
 
 
 # ----- the whole pipeline ------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _write_json(path: Path, document: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(document, f, indent=2, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def to_onnx(
     model: str | StaticNet,
     output: str | Path,
@@ -574,7 +554,7 @@ def to_onnx(
                                             metadata)
             report.passed = report.validation["passed"]
             bar.update()
-        report.sha256, report.size_bytes = _sha256(staged), staged.stat().st_size
+        report.sha256, report.size_bytes = sha256_of(staged), staged.stat().st_size
         if report.passed is False:
             report.error = _failure_summary(report.validation)
             if not keep_failed:
@@ -582,7 +562,8 @@ def to_onnx(
                 raise ExportCheckError(f"{name}: {report.error}; no file written (keep_failed keeps it)", report)
         os.replace(staged, path)
         report.seconds = round(time.perf_counter() - start, 2)
-        _write_json(sidecar, {"format": SIDECAR_FORMAT, "file": path.name, **report.to_dict()})
+        sidecar_doc = {"format": SIDECAR_FORMAT, "file": path.name, **report.to_dict()}
+        atomic_write(sidecar, json.dumps(sidecar_doc, indent=2, default=str) + "\n")
         if report.passed is False:
             raise ExportCheckError(f"{name}: {report.error}; kept {path} as asked", report)
         return report

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from anas_zoo.flops import count, count_macs
 from anas_zoo.search.pareto_archive import Candidate, ParetoArchive, rank_key
 from anas_zoo.space import ArchConfig, SearchSpace, get_space
-from anas_zoo.store import _atomic_write
+from anas_zoo.fileio import atomic_write
 
 STATE_FORMAT = "anas_zoo.search_state/1"
 DEFAULT_BUCKETS = 40
@@ -293,7 +293,7 @@ class EvolutionarySearch:
             "scores": self.scores,
             "history": self.history,
         }
-        _atomic_write(self.state_path, lambda tmp: tmp.write_text(json.dumps(state)))
+        atomic_write(self.state_path, json.dumps(state))
 
     def _load(self) -> None:
         try:

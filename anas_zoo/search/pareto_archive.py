@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anas_zoo.space import GENE_LISTS, ArchConfig
-from anas_zoo.store import _atomic_write
+from anas_zoo.fileio import atomic_write
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def _plot(path: Path, archive: ParetoArchive, evaluated: list[Candidate], cost_l
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
 
 
@@ -147,7 +147,7 @@ def write_pareto(out_dir: str | Path, archive: ParetoArchive, evaluated: list[Ca
              "resolution": c.arch.resolution,
              **{g: "-".join(map(str, getattr(c.arch, g))) for g in GENE_LISTS}} for c in members]
     paths = {"json": out / "pareto.json", "csv": out / "pareto.csv", "png": out / "pareto.png"}
-    _atomic_write(paths["json"], lambda tmp: tmp.write_text(json.dumps(document, indent=2) + "\n"))
-    _atomic_write(paths["csv"], lambda tmp: tmp.write_text(_csv_text(rows)))
+    atomic_write(paths["json"], json.dumps(document, indent=2) + "\n")
+    atomic_write(paths["csv"], _csv_text(rows))
     _plot(paths["png"], archive, evaluated, cost_label, scale)
     return paths

@@ -9,13 +9,13 @@ Loading never unpickles anything, and :func:`load_supernet` rebuilds the superne
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from anas_zoo.fileio import atomic_write
 from anas_zoo.supernet import SuperNet
 
 FORMAT = "anas_zoo.supernet-checkpoint/1"
@@ -58,14 +58,7 @@ def save_checkpoint(
     tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        save_file(tensors, tmp, metadata={"anas_zoo": json.dumps(meta)})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"anas_zoo": json.dumps(meta)}))
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from anas_zoo.fileio import atomic_write
 from anas_zoo.zoo import IMAGENET_MEAN, IMAGENET_STD
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -134,10 +135,8 @@ def load_cifar10(source: str | Path | None = None) -> dict[str, tuple[torch.Tens
         tensors = load_file(cache)
     else:
         tensors = _decode_source(source)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".tmp{os.getpid()}")
-        save_file(tensors, tmp, metadata={"format": _CACHE_FORMAT, "source": str(source)})
-        os.replace(tmp, cache)
+        header = {"format": _CACHE_FORMAT, "source": str(source)}
+        atomic_write(cache, lambda tmp: save_file(tensors, tmp, metadata=header))
     return {split: (tensors[f"{split}_images"], tensors[f"{split}_labels"]) for split in CIFAR10_COUNTS}
 
 
