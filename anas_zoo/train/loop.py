@@ -31,6 +31,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from anas_zoo.evaluate import evaluate
 from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.supernet import SuperNet
 from anas_zoo.train.calibrate import calibrate_bn
@@ -55,26 +56,15 @@ def _resized(batches: Iterable, resolution: int, device) -> Iterator[tuple[torch
         yield resize_to(x.to(device, non_blocking=True), resolution), y.to(device, non_blocking=True)
 
 
-@torch.no_grad()
 def accuracy(model: torch.nn.Module, batches: Iterable, resolution: int, device=None) -> dict:
     """top-1 / top-5 (fractions in [0, 1]) and the sample count of ``model`` (eval mode) on ``batches``."""
     device = device or next(model.parameters()).device
     was_training = model.training
-    model.eval()
-    top1 = top5 = samples = 0
     try:
-        for x, y in _resized(batches, resolution, device):
-            logits = model(x)
-            best = logits.topk(min(5, logits.shape[1]), dim=1).indices
-            hits = best == y[:, None]
-            top1 += int(hits[:, 0].sum())
-            top5 += int(hits.any(dim=1).sum())
-            samples += len(y)
+        result = evaluate(model, _resized(batches, resolution, device))
     finally:
         model.train(was_training)
-    if samples == 0:
-        raise ValueError("evaluation got no batches: the data iterable is empty")
-    return {"top1": top1 / samples, "top5": top5 / samples, "samples": samples}
+    return {"top1": result["top1"] / 100, "top5": result["top5"] / 100, "samples": result["samples"]}
 
 
 def evaluate_subnet(
