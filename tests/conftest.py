@@ -2,6 +2,9 @@
 
 import pytest
 import torch
+from torch import nn
+
+from anas_zoo.supernet import SuperNet
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -14,3 +17,19 @@ def _deterministic_torch():
 def _isolated_store(tmp_path_factory, monkeypatch):
     """Point the local weight store at a fresh folder so tests never see the user's imported weights."""
     monkeypatch.setenv("ANAS_ZOO_HOME", str(tmp_path_factory.mktemp("anas_zoo_home")))
+
+
+@pytest.fixture(scope="module")
+def supernet():
+    """An ImageNet-space supernet in eval mode with random weights *and* random BN statistics, so
+    parity checks cover the buffers too."""
+    torch.manual_seed(0)
+    net = SuperNet("attentivenas")
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.normal_(1, 0.2)
+                m.bias.normal_(0, 0.2)
+    return net.eval()

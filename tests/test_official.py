@@ -10,7 +10,6 @@ import warnings
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
 import anas_zoo
 from anas_zoo import official
@@ -31,23 +30,7 @@ from anas_zoo.official import (
 )
 from anas_zoo.static import StaticNet
 from anas_zoo.store import read_record
-from anas_zoo.supernet import SuperNet
 from anas_zoo.zoo import find_weights, get_entry, load_into
-
-
-@pytest.fixture(scope="module")
-def supernet():
-    """A supernet with random weights and random BN statistics (so the buffers are checked too)."""
-    torch.manual_seed(1)
-    net = SuperNet("attentivenas")
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.normal_(1, 0.2)
-                m.bias.normal_(0, 0.2)
-    return net.eval()
 
 
 def save_official(state: dict, path, zip_format: bool = False) -> None:

@@ -16,21 +16,6 @@ SPACE = ATTENTIVENAS
 PAPER = [get_entry(name).arch for name in _PAPER_TABLE]
 
 
-@pytest.fixture(scope="module")
-def supernet():
-    """A supernet with random weights *and* random BN statistics, so parity covers the buffers too."""
-    torch.manual_seed(0)
-    net = SuperNet(SPACE)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.normal_(1, 0.2)
-                m.bias.normal_(0, 0.2)
-    return net.eval()
-
-
 def max_diff(supernet, arch, batch, resolution):
     supernet.set_active(arch)
     static = supernet.extract(arch, resolution=resolution)
