@@ -1,7 +1,9 @@
 """Eager PyTorch latency of the static paper models: batch 1, own resolution, fixed threads.
 
-Prints the median (and p90) of --runs timed forward passes after --warmup untimed ones. Target for
-attentivenas_a0 on the 2-core CI machine kind: <= 16 ms with 2 threads.
+Prints the median (and p90) of --runs timed forward passes after --warmup untimed ones, for the model
+as loaded ("plain": Conv2d + BatchNorm2d, NCHW) and as prepared by
+``anas_zoo.export.fold.optimize_for_inference`` ("optimized": BN folded, channels_last weights and
+input). Target for attentivenas_a0 on the 2-core CI machine kind: <= 16 ms with 2 threads.
 
     python benchmarks/eager_latency.py [--models 'attentivenas_a*'] [--threads 2] [--runs 50] [--json]
 """
@@ -17,12 +19,13 @@ import time
 import torch
 
 import anas_zoo
+from anas_zoo.export.fold import optimize_for_inference
 
 
-def measure(model: torch.nn.Module, resolution: int, warmup: int, runs: int, channels_last: bool) -> list[float]:
+def measure(model: torch.nn.Module, resolution: int, warmup: int, runs: int, optimized: bool) -> list[float]:
     x = torch.randn(1, 3, resolution, resolution)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    if optimized:
+        model = optimize_for_inference(model)
         x = x.to(memory_format=torch.channels_last)
     samples = []
     with torch.inference_mode():
@@ -40,7 +43,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--memory-format", choices=["contiguous", "channels_last"], default="contiguous")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.runs < 50:
@@ -50,25 +52,22 @@ def main() -> None:
     rows = []
     for name in anas_zoo.list_models(args.models):
         model = anas_zoo.load(name).eval()
-        samples = measure(model, model.resolution, args.warmup, args.runs, args.memory_format == "channels_last")
-        rows.append({
-            "model": name,
-            "resolution": model.resolution,
-            "macs_m": round(model.pretrained_cfg["macs"] / 1e6, 2),
-            "median_ms": round(statistics.median(samples), 2),
-            "p90_ms": round(statistics.quantiles(samples, n=10)[-1], 2),
-            "runs": len(samples),
-        })
-    env = {"torch": torch.__version__, "threads": args.threads, "memory_format": args.memory_format,
-           "cpu": platform.processor() or platform.machine()}
+        row = {"model": name, "resolution": model.resolution, "macs_m": round(model.pretrained_cfg["macs"] / 1e6, 2)}
+        for variant in ("plain", "optimized"):
+            samples = measure(model, model.resolution, args.warmup, args.runs, variant == "optimized")
+            row[f"{variant}_median_ms"] = round(statistics.median(samples), 2)
+            row[f"{variant}_p90_ms"] = round(statistics.quantiles(samples, n=10)[-1], 2)
+        row["runs"] = args.runs
+        rows.append(row)
+    env = {"torch": torch.__version__, "threads": args.threads, "cpu": platform.processor() or platform.machine()}
     if args.json:
         print(json.dumps({"environment": env, "results": rows}, indent=2))
         return
-    print(f"eager PyTorch, batch 1, {args.threads} threads, {args.memory_format}, torch {torch.__version__}")
-    print(f"{'model':<18}{'res':>5}{'MMACs':>9}{'median ms':>11}{'p90 ms':>9}")
+    print(f"eager PyTorch, batch 1, {args.threads} threads, median of {args.runs} runs, torch {torch.__version__}")
+    print(f"{'model':<18}{'res':>5}{'MMACs':>9}{'plain ms':>10}{'p90':>8}{'optimized ms':>14}{'p90':>8}")
     for r in rows:
-        print(f"{r['model']:<18}{r['resolution']:>5}{r['macs_m']:>9.2f}{r['median_ms']:>11.2f}{r['p90_ms']:>9.2f}")
-
+        print(f"{r['model']:<18}{r['resolution']:>5}{r['macs_m']:>9.2f}{r['plain_median_ms']:>10.2f}"
+              f"{r['plain_p90_ms']:>8.2f}{r['optimized_median_ms']:>14.2f}{r['optimized_p90_ms']:>8.2f}")
 
 if __name__ == "__main__":
     main()

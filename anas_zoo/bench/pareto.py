@@ -16,7 +16,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from anas_zoo.bench.runner import result_row, write_atomic
+from anas_zoo.bench.runner import result_row
+from anas_zoo.fileio import atomic_write
 
 FRONT_KEYS = ("device_name", "device", "backend", "precision", "threads", "batch")
 TABLE_COLUMNS = (
@@ -154,7 +155,7 @@ def write_pareto(rows: Sequence[dict], out: str | Path, stem: str = "pareto",
 
     out = Path(out)
     paths = {"markdown": out / f"{stem}.md", "csv": out / f"{stem}.csv", "png": out / f"{stem}.png"}
-    write_atomic(paths["markdown"], to_markdown(rows, environment))
-    write_atomic(paths["csv"], to_csv(rows))
+    atomic_write(paths["markdown"], to_markdown(rows, environment))
+    atomic_write(paths["csv"], to_csv(rows))
     plot_pareto(rows, paths["png"])
     return paths

@@ -16,7 +16,7 @@ def plot_pareto(rows: Sequence[dict], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     from anas_zoo.bench.pareto import group_key
-    from anas_zoo.bench.runner import write_atomic
+    from anas_zoo.fileio import atomic_write
 
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
@@ -54,5 +54,5 @@ def plot_pareto(rows: Sequence[dict], path: str | Path) -> Path:
     fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
     path = Path(path)
-    write_atomic(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue())
     return path

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from anas_zoo.bench.backends import BACKENDS, DEVICES, PRECISIONS
 from anas_zoo.bench.environment import capture_environment
+from anas_zoo.fileio import atomic_write
 from anas_zoo.flops import count
 from anas_zoo.space import ArchConfig, InvalidArchError, get_space
 from anas_zoo.zoo import get_entry, list_models, split_name
@@ -172,21 +173,6 @@ def run_job(job: Job, timeout: float = 1800.0) -> dict:
         return json.loads(result_path.read_text())
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write through a temp file in the same folder and rename (readable by all, like a normal file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def device_name(device: str, env: dict) -> str:
     """A human name of the hardware behind ``device`` (CPU model or GPU name)."""
     if device == "cuda" and env["gpus"]:
@@ -225,7 +211,7 @@ def write_results_csv(out: str | Path) -> Path:
     for run in load_runs(out):
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in result_row(run).items()})
     path = Path(out) / "results.csv"
-    write_atomic(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue())
     return path
 
 
@@ -236,7 +222,7 @@ def run_benchmark(jobs: Sequence[Job], out: str | Path, *, timeout: float = 1800
 
     out = Path(out)
     env = capture_environment(jobs[0].threads if jobs else None)
-    write_atomic(out / "environment.json", json.dumps(env, indent=2) + "\n")
+    atomic_write(out / "environment.json", json.dumps(env, indent=2) + "\n")
     runs = []
     bar = tqdm(jobs, desc="latency", unit="run", disable=not progress)
     for job in bar:
@@ -244,7 +230,7 @@ def run_benchmark(jobs: Sequence[Job], out: str | Path, *, timeout: float = 1800
         result = run_job(job, timeout)
         run = {"job": job.to_dict(), "scenario": job.scenario, "device_name": device_name(job.device, env),
                "parent_pid": os.getpid(), **result, "environment": env}
-        write_atomic(out / "runs" / f"{job.key}.json", json.dumps(run) + "\n")
+        atomic_write(out / "runs" / f"{job.key}.json", json.dumps(run) + "\n")
         write_results_csv(out)
         runs.append(run)
         if on_result:

@@ -16,6 +16,8 @@ import time
 import traceback
 from pathlib import Path
 
+from anas_zoo.fileio import atomic_write
+
 
 def measure(job: dict, workdir: Path) -> dict:
     """Run ``job`` (a :class:`~anas_zoo.bench.runner.Job` as a dict) here and return the result record."""
@@ -65,9 +67,7 @@ def main(argv: list[str]) -> int:
         if status == "error":
             result["traceback"] = traceback.format_exc()
     result["wall_s"] = time.perf_counter() - start
-    tmp = result_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result))
-    os.replace(tmp, result_path)
+    atomic_write(result_path, json.dumps(result))
     return 0 if result["status"] == "ok" else 1
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from anas_zoo.cli.common import EXIT_USAGE, fail, print_json, run
+from anas_zoo.fileio import atomic_write, sha256_of
 from anas_zoo.search.evolution import (
     EvolutionarySearch,
     EvolutionSettings,
@@ -27,7 +28,6 @@ from anas_zoo.search.evolution import (
 from anas_zoo.search.latency_model import LatencyModel
 from anas_zoo.search.pareto_archive import write_pareto
 from anas_zoo.space import list_spaces
-from anas_zoo.fileio import atomic_write, sha256_of
 from anas_zoo.train.checkpoint import load_supernet, read_checkpoint
 from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
 from anas_zoo.train.loop import evaluate_subnet

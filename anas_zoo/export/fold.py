@@ -48,3 +48,13 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
                     module._modules[second] = nn.Identity()
                     count += 1
     return folded, count
+
+
+def optimize_for_inference(model: nn.Module) -> nn.Module:
+    """Eval-mode copy for eager CPU inference: BatchNorm folded and weights in channels_last.
+
+    Feed it channels_last inputs (``x.to(memory_format=torch.channels_last)``). The result is
+    still plain Conv2d / SiLU / Hardsigmoid / Linear modules, so it traces and exports as well.
+    """
+    folded, _ = fold_batchnorm(model)
+    return folded.to(memory_format=torch.channels_last)

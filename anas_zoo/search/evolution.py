@@ -26,10 +26,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from anas_zoo.fileio import atomic_write
 from anas_zoo.flops import count, count_macs
 from anas_zoo.search.pareto_archive import Candidate, ParetoArchive, rank_key
 from anas_zoo.space import ArchConfig, SearchSpace, get_space
-from anas_zoo.fileio import atomic_write
 
 STATE_FORMAT = "anas_zoo.search_state/1"
 DEFAULT_BUCKETS = 40

@@ -123,10 +123,10 @@ class LatencyModel:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model as JSON (atomically: temp file + rename)."""
-        from anas_zoo.bench.runner import write_atomic
+        from anas_zoo.fileio import atomic_write
 
         path = Path(path)
-        write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        atomic_write(path, json.dumps(self.to_dict(), indent=1) + "\n")
         return path
 
     @classmethod

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from anas_zoo.space import GENE_LISTS, ArchConfig
 from anas_zoo.fileio import atomic_write
+from anas_zoo.space import GENE_LISTS, ArchConfig
 
 
 @dataclass(frozen=True)
