@@ -4,14 +4,16 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
 # torch: a CPU build from pip's local find-links when the machine has one (no multi-GB CUDA
-# download), else the CPU wheel index. Override, e.g. `make setup TORCH_INSTALL="torch"` for CUDA.
-TORCH_INSTALL ?= --no-index torch
+# download; its small dependencies come from the index with the project's), else the CPU wheel
+# index. Override, e.g. `make setup TORCH_INSTALL=torch` for the default CUDA build.
+TORCH_INSTALL ?= --no-index --no-deps torch
 
 .PHONY: setup demo test lint clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install -q $(TORCH_INSTALL) 2>/dev/null || $(PIP) install -q torch --index-url https://download.pytorch.org/whl/cpu
+	$(PIP) install -q torch
 	$(PIP) install -q -e ".[dev]"
 	touch $@
 
