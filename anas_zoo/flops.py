@@ -8,7 +8,7 @@ at batch 1 and the model's own resolution. Parameters count every weight, bias a
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -26,7 +26,7 @@ def _conv(plan: ConvPlan, bn: bool = True) -> tuple[int, int]:
 def layer_costs(plan: NetPlan) -> Iterator[tuple[str, int, int]]:
     """(layer name, MACs, params) for every counted layer of a sub-network."""
     yield "stem", *_conv(plan.stem)
-    for n, b in enumerate(plan.blocks):
+    for b in plan.blocks:
         name = f"stages.{b.stage}.{b.index}"
         if b.expand:
             yield f"{name}.expand", *_conv(ConvPlan(b.c_in, b.mid, in_size=b.in_size))

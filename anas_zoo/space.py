@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterator, Sequence
 
 GENE_LISTS = ("width", "depth", "kernel_size", "expand_ratio")
 
@@ -49,7 +49,7 @@ class ArchConfig:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ArchConfig":
+    def from_dict(cls, data: dict) -> ArchConfig:
         expected = {"resolution", *GENE_LISTS}
         missing, extra = expected - data.keys(), data.keys() - expected
         if missing or extra:
@@ -59,14 +59,14 @@ class ArchConfig:
         return cls(**{k: data[k] for k in expected})
 
     @classmethod
-    def from_json(cls, text: str) -> "ArchConfig":
+    def from_json(cls, text: str) -> ArchConfig:
         return cls.from_dict(json.loads(text))
 
     def genes(self) -> tuple[int, ...]:
         """The genome as one flat tuple (resolution first): the features of a predictor."""
         return (self.resolution, *self.width, *self.depth, *self.kernel_size, *self.expand_ratio)
 
-    def replace(self, **changes) -> "ArchConfig":
+    def replace(self, **changes) -> ArchConfig:
         return ArchConfig(**{**asdict(self), **changes})
 
 

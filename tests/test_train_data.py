@@ -93,7 +93,7 @@ def test_loader_resumes_mid_epoch_and_ranks_shard_the_global_batch():
     assert [y.tolist() for _, y in resumed] == epochs[1][3:]
     global_batch = TensorLoader(images, labels, 8, seed=5, resolution=12)
     ranks = [TensorLoader(images, labels, 4, seed=5, rank=r, world_size=2, resolution=12) for r in (0, 1)]
-    for (x, y), (x0, y0), (x1, y1) in zip(global_batch, *ranks):
+    for (x, y), (x0, _), (x1, y1) in zip(global_batch, *ranks):
         assert x.shape == (8, 3, 12, 12)
         assert torch.equal(x[0::2], x0) and torch.equal(x[1::2], x1) and torch.equal(y[1::2], y1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from anas_zoo.space import InvalidArchError
 from anas_zoo.store import WeightsError

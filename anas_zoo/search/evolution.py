@@ -299,7 +299,7 @@ class EvolutionarySearch:
         try:
             state = json.loads(self.state_path.read_text())
         except json.JSONDecodeError as e:
-            raise ValueError(f"search state {self.state_path} is not valid JSON ({e}); remove it to start over")
+            raise ValueError(f"search state {self.state_path} is not valid JSON ({e}); remove it to start over") from e
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise ValueError(f"{self.state_path} is not a search state ({STATE_FORMAT}); use another output folder")
         mine = json.loads(json.dumps(self._identity()))
