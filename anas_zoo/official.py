@@ -9,7 +9,6 @@ their BatchNorm statistics and writes them into the local weight store.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 import re
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from anas_zoo.fileio import file_digest
 from anas_zoo.paper_models import ALPHANET_TAG, ATTENTIVENAS_TAG, OFFICIAL_LICENSE
 from anas_zoo.store import save_weights, store_dir
 from anas_zoo.supernet import SuperNet
@@ -242,11 +242,7 @@ def official_state_dict(obj: object, where: str = "checkpoint") -> dict[str, tor
 
 
 def md5_of(path: str | Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "md5")
 
 
 # ----- key layout: official <-> ours -------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Export zoo models to validated ONNX files (fp32, fp16, static int8): see :func:`to_onnx`."""
 
-from anas_zoo.export.fold import fold_batchnorm
+from anas_zoo.export.fold import fold_batchnorm, optimize_for_inference
 from anas_zoo.export.onnx import (
     DEFAULT_OPSET,
     MAX_OPSET,
@@ -22,6 +22,7 @@ __all__ = [
     "ExportError",
     "ExportReport",
     "fold_batchnorm",
+    "optimize_for_inference",
     "read_metadata",
     "to_onnx",
 ]
