@@ -183,6 +183,17 @@ class EvolutionarySearch:
             )
         return None
 
+    def _draw_many(self, make: Callable[[], ArchConfig], n: int, seen: set[str], what: str) -> list[ArchConfig]:
+        """Up to ``n`` new genomes from ``make`` (fewer when the neighbourhood runs out); adds them to ``seen``."""
+        drawn = []
+        while len(drawn) < n:
+            arch = self._draw(make, seen, what)
+            if arch is None:
+                break
+            seen.add(arch.to_json())
+            drawn.append(arch)
+        return drawn
+
     def _evaluate(self, arch: ArchConfig) -> Candidate:
         key = arch.to_json()
         if key not in self.scores:
@@ -202,13 +213,9 @@ class EvolutionarySearch:
         archs = [a for a in (self.space.min_arch(), self.space.max_arch()) if self._meets(a)]
         archs = archs[: self.settings.population]
         seen = {a.to_json() for a in archs}
-        while len(archs) < self.settings.population:
-            arch = self._draw(lambda: self.space.sample(self.rng), seen, "random genome")
-            if arch is None:
-                break
-            seen.add(arch.to_json())
-            archs.append(arch)
-        return archs
+        return archs + self._draw_many(
+            lambda: self.space.sample(self.rng), self.settings.population - len(archs), seen, "random genome"
+        )
 
     def _children(self) -> list[ArchConfig]:
         s, rng = self.settings, self.rng
@@ -219,15 +226,7 @@ class EvolutionarySearch:
             (s.crossovers, "crossover child",
              lambda: self.space.crossover(rng.choice(parents), rng.choice(parents), rng, s.crossover_prob)),
         )
-        children = []
-        for n, what, make in kinds:
-            for _ in range(n):
-                child = self._draw(make, seen, what)
-                if child is None:
-                    break
-                seen.add(child.to_json())
-                children.append(child)
-        return children
+        return [child for n, what, make in kinds for child in self._draw_many(make, n, seen, what)]
 
     def _select(self) -> list[str]:
         """Best of every bucket, then second best of every bucket, ... up to the population size."""
