@@ -47,6 +47,7 @@ from anas_zoo.train.data import (
     resize_to,
 )
 from anas_zoo.train.losses import distillation_loss, label_smoothing_ce
+from anas_zoo.train.runtime import tune_cpu_training
 from anas_zoo.train.sampler import AccuracyPredictor, MacsPrior, Sampler
 
 
@@ -132,6 +133,7 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     channels_last: bool = True
+    cpu_tuning: bool = True  # keep freed memory mapped and cache more oneDNN kernels (anas_zoo.train.runtime)
     amp: bool = True  # bfloat16 autocast, CUDA only
     out_dir: str = "runs/train"
     resume: str | None = "auto"  # 'auto' (out_dir/last.safetensors if present), a path, or null
@@ -203,6 +205,7 @@ class Trainer:
             torch.set_num_threads(c.threads)
         self.rank, self.world = _distributed()
         self.device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu")
+        self.runtime = tune_cpu_training() if c.cpu_tuning and self.device.type == "cpu" else {}
         self.space = get_space(c.space)
         self.out_dir = Path(c.out_dir)
         self.checkpoint_path = self.out_dir / "last.safetensors"
@@ -458,9 +461,10 @@ class Trainer:
             resume = self.checkpoint_path if self.checkpoint_path.exists() else None
         if resume:
             self.load(resume)
-            self._log({"event": "resume", "step": self.step, "from": str(resume)})
+            self._log({"event": "resume", "step": self.step, "from": str(resume), "runtime": self.runtime})
         else:
             self.save()
+            self._log({"event": "start", "config": c.to_dict(), "runtime": self.runtime, "torch": torch.__version__})
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(total=stop_at, initial=self.step, disable=not c.progress or self.rank != 0, unit="step")
         images = c.batch_size * c.grad_accum * self.world
