@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from anas_zoo.provenance import source_commit
+
 #: Environment variables that change how many threads a math library uses, or which kernels it picks.
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
@@ -33,9 +35,8 @@ THREAD_ENV_VARS = (
     "ORT_DISABLE_ALL_OPTIMIZATIONS",
     "CUDA_VISIBLE_DEVICES",
     "TORCHINDUCTOR_FREEZING",
+    "ONEDNN_PRIMITIVE_CACHE_CAPACITY",
 )
-
-_REPO = Path(__file__).resolve().parent.parent.parent
 
 
 def _read(path: str) -> str | None:
@@ -82,21 +83,6 @@ def _version(package: str) -> str | None:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def _git_commit() -> dict:
-    """Commit of the anas_zoo checkout (and whether it has uncommitted changes), when it is a git checkout."""
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", "-C", str(_REPO), *args], check=False, capture_output=True, text=True,
-                                 timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
 def _gpus() -> list[dict]:
@@ -178,7 +164,7 @@ def capture_environment(threads: int | None = None) -> dict:
         "python": sys.version.split()[0],
         "packages": {p: _version(p) for p in ("torch", "onnxruntime", "onnxruntime-gpu", "onnx", "numpy")},
         "onnxruntime_providers": ort_providers,
-        "anas_zoo": {"version": anas_zoo.__version__, **_git_commit()},
+        "anas_zoo": {"version": anas_zoo.__version__, **source_commit()},
         "threads": thread_settings(threads),
     }
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from anas_zoo.evaluate import evaluate
+from anas_zoo.provenance import source_commit
 from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.supernet import SuperNet
 from anas_zoo.train.calibrate import calibrate_bn
@@ -206,6 +207,7 @@ class Trainer:
         self.rank, self.world = _distributed()
         self.device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu")
         self.runtime = tune_cpu_training() if c.cpu_tuning and self.device.type == "cpu" else {}
+        self.source = source_commit()  # recorded in every checkpoint: which code trained the weights
         self.space = get_space(c.space)
         self.out_dir = Path(c.out_dir)
         self.checkpoint_path = self.out_dir / "last.safetensors"
@@ -384,6 +386,7 @@ class Trainer:
             "best_max_top1": self.best_max_top1,
             "config": self.config.to_dict(),
             "world_size": self.world,
+            "source": self.source,
         }
 
     def save(self, path: Path | None = None) -> Path | None:
