@@ -90,6 +90,26 @@ def test_repeated_divergence_gives_up_with_a_clear_error(tmp_path):
         trainer.fit()
 
 
+def test_collapse_to_chance_rolls_back_and_training_goes_on(tmp_path):
+    """Held-out accuracy of the largest subnet falling to chance after learning triggers the same recovery."""
+    trainer = Trainer(tiny_config(tmp_path, epochs=3, eval_every=1, checkpoint_every=4), synthetic_data())
+    real_validate, script = trainer.validate, iter([0.9, 0.26, 0.8, 0.85, 0.9])
+
+    def scripted():  # real calibration and scoring, then the scripted top-1 of the largest subnet
+        result = real_validate()
+        result["max"]["top1"] = next(script)
+        return result
+
+    trainer.validate = scripted
+    summary = trainer.fit()
+    events = [e for e in _events(tmp_path) if "event" in e]
+    rollback = next(e for e in events if e["event"] == "rollback")
+    assert rollback["step"] == 12 and "collapse" in rollback["reason"] and "0.260 after 0.900" in rollback["reason"]
+    resumed = next(e for e in events if e["event"] == "resumed")
+    assert resumed["step"] == 8 and resumed["lr_scale"] == 0.5
+    assert summary["step"] == trainer.total_steps == 18 and summary["failures"] == 1 and trainer.lr_scale == 0.5
+
+
 def test_sigterm_writes_a_checkpoint_and_stops_cleanly(tmp_path):
     trainer = Trainer(tiny_config(tmp_path), synthetic_data())
     calls = {"n": 0}
