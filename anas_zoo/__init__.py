@@ -5,6 +5,7 @@
     >>> model = anas_zoo.load("attentivenas_a0")            # random init; pretrained=True for weights
 """
 
+from anas_zoo import bundled as _bundled  # noqa: F401  (registers the bundled CIFAR-10 family)
 from anas_zoo import paper_models as _paper_models  # noqa: F401  (registers the paper models)
 from anas_zoo.flops import count_macs, count_params
 from anas_zoo.space import ArchConfig, InvalidArchError, SearchSpace, get_space, list_spaces, register_space

@@ -16,6 +16,9 @@ from anas_zoo.store import WeightsError, find_local, load_weights, search_dirs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
 def imagenet_preprocessing(resolution: int) -> dict:
@@ -28,6 +31,18 @@ def imagenet_preprocessing(resolution: int) -> dict:
         "resize_interpolation": "bicubic",
         "mean": list(IMAGENET_MEAN),
         "std": list(IMAGENET_STD),
+    }
+
+
+def cifar10_preprocessing(resolution: int) -> dict:
+    """The CIFAR-10 pipeline: 32×32 RGB scaled to [0, 1], standardised, bilinear (antialiased) resize to ``resolution``."""
+    return {
+        "source_size": 32,
+        "interpolation": "bilinear",
+        "antialias": resolution < 32,
+        "resolution": resolution,
+        "mean": list(CIFAR10_MEAN),
+        "std": list(CIFAR10_STD),
     }
 
 

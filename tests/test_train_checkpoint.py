@@ -72,3 +72,19 @@ def test_restore_refuses_a_different_space(tmp_path):
     path = save_checkpoint(tmp_path / "ck.safetensors", model, optimizer)
     with pytest.raises(CheckpointError, match="train_tiny"):
         restore(path, SuperNet(TINY, 3))
+
+
+def test_slim_checkpoint_keeps_the_supernet_and_recipe_but_cannot_resume(tmp_path):
+    model, optimizer = _trained()
+    full = save_checkpoint(tmp_path / "full.safetensors", model, optimizer, {"step": 3, "config": {"seed": 1}})
+    slim = ck.slim_checkpoint(full, tmp_path / "slim.safetensors")
+    assert slim.stat().st_size < full.stat().st_size
+    with safe_open(slim, framework="pt") as f:
+        assert all(k.startswith("model.") for k in f.keys())
+    rebuilt = load_supernet(slim)
+    for (k, a), b in zip(model.state_dict().items(), rebuilt.state_dict().values()):
+        assert torch.equal(a, b), k
+    tensors, meta = ck.read_checkpoint(slim)
+    assert meta["state"] == {"step": 3, "config": {"seed": 1}} and meta["slim"] is True
+    with pytest.raises(CheckpointError, match="no optimizer or RNG state"):
+        restore(slim, *_trained(seed=1))

@@ -57,3 +57,15 @@ def tiny_config(out_dir, **overrides) -> TrainConfig:
 
 def params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def tiny_cifar10_checkpoint(path, recipe: dict):
+    """A saved 10-class TINY supernet whose classifier gives O(1) logits (so accuracies are not all ties)."""
+    from anas_zoo.supernet import SuperNet
+    from anas_zoo.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    net = SuperNet(TINY, num_classes=10)
+    with torch.no_grad():
+        net.classifier.weight.normal_(0, 0.5)
+    return save_checkpoint(path, net, state=recipe), net

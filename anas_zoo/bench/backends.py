@@ -147,6 +147,20 @@ def ort_session(path: Path, threads: int, device: str):
     return ort.InferenceSession(str(path), options, providers=providers)
 
 
+def timed_session(path: Path, x: torch.Tensor, threads: int = 1, device: str = "cpu"):
+    """(call, session): ``call()`` runs the ONNX file at ``path`` on ``x`` once and returns its latency in ms."""
+    session = ort_session(path, threads, device)
+    inp = session.get_inputs()[0]
+    feed = {inp.name: x.numpy().astype(_ORT_DTYPES.get(inp.type, np.float32))}
+
+    def call() -> float:
+        t = time.perf_counter_ns()
+        session.run(None, feed)
+        return (time.perf_counter_ns() - t) / 1e6
+
+    return call, session
+
+
 def _prepare_ort(model: nn.Module, x: torch.Tensor, precision: str, device: str, threads: int,
                  workdir: Path, calib_data: str | None, exporter: str) -> Prepared:
     if precision == "int8" and device == "cuda":
@@ -157,16 +171,9 @@ def _prepare_ort(model: nn.Module, x: torch.Tensor, precision: str, device: str,
                          calib_data=calib_data, exporter=exporter)
     export_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    session = ort_session(path, threads, device)
+    call, session = timed_session(path, x, threads, device)
     session_s = time.perf_counter() - t0
     inp = session.get_inputs()[0]
-    feed = {inp.name: x.numpy().astype(_ORT_DTYPES.get(inp.type, np.float32))}
-
-    def call() -> float:
-        t = time.perf_counter_ns()
-        session.run(None, feed)
-        return (time.perf_counter_ns() - t) / 1e6
-
     first_ms = call()
     details = {"providers": session.get_providers(), "input_type": inp.type, "onnx_bytes": path.stat().st_size,
                "ort_intra_op": threads, "ort_inter_op": 1, "ort_execution_mode": "sequential",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 
 import torch
@@ -50,30 +49,24 @@ def _info(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    """Build the paper's A0–A6, print genome, MACs and params, and time one forward pass of each."""
-    torch.set_num_threads(args.threads)
-    rows = []
-    for name in list_models("attentivenas_a*"):
-        model = load(name).eval()
-        info = model_info(name)
-        x = torch.randn(1, 3, info["resolution"], info["resolution"])
-        with torch.inference_mode():
-            model(x)
-            start = time.perf_counter()
-            logits = model(x)
-            elapsed = (time.perf_counter() - start) * 1e3
-        rows.append({"name": name, "genome": info["genome"], "macs": info["macs"], "params": info["params"],
-                     "output_shape": list(logits.shape), "forward_ms": round(elapsed, 2)})
+    """The main job on the bundled CIFAR-10 family (see anas_zoo.demo)."""
+    from anas_zoo.demo import run_demo
+
+    result = run_demo(samples=args.samples, threads=args.threads, data=args.data, out_dir=args.out_dir)
     if args.json:
-        print_json(rows)
+        print_json(result)
         return
-    print("AttentiveNAS A0-A6 (paper genomes, random weights; import the official weights for real ones)")
-    print(f"{'model':<18}{'res':>5}{'MMACs':>9}{'params':>9}{'forward ms':>12}  genome (width | depth | kernel | expand)")
-    for r in rows:
-        g = r["genome"]
-        genome = " | ".join(",".join(map(str, g[k])) for k in ("width", "depth", "kernel_size", "expand_ratio"))
-        print(f"{r['name']:<18}{g['resolution']:>5}{r['macs'] / 1e6:>9.2f}{r['params'] / 1e6:>8.2f}M"
-              f"{r['forward_ms']:>12.2f}  {genome}")
+    print(f"Bundled AttentiveNAS CIFAR-10 family (our weights), evaluated on {result['data']}; "
+          f"latency: batch 1, {args.threads} threads")
+    print(f"{'model':<24}{'res':>4}{'MMACs':>8}{'params':>8}{'test top-1':>11}{'sample top-1':>13}"
+          f"{'torch p50 ms':>13}  Pareto")
+    for r in result["models"]:
+        sample = "-" if r["sample_top1"] is None else f"{r['sample_top1']:.1f}"
+        print(f"{r['name']:<24}{r['resolution']:>4}{r['macs'] / 1e6:>8.2f}{r['params'] / 1e6:>7.2f}M"
+              f"{r['test_top1']:>11.2f}{sample:>13}{r['torch_p50_ms']:>13.2f}  {'*' if r['on_front'] else ''}")
+    o = result["onnx"]
+    print(f"ONNX export of {o['model']}: check {'passed' if o['passed'] else 'FAILED'} (max |diff| "
+          f"{o['max_abs_diff']:.1e}); ONNX Runtime p50 {o['ort_p50_ms']:.2f} ms" + (f"; {o['path']}" if o["path"] else ""))
 
 
 def _publish_report(report: dict, as_json: bool) -> None:
@@ -186,6 +179,37 @@ def _eval(args: argparse.Namespace) -> None:
           f"({result['samples']} images)")
 
 
+def _extract(args: argparse.Namespace) -> int | None:
+    """Ship a searched family: extract each genome, calibrate BN on held-out data, measure test top-1, save."""
+    import json
+    from pathlib import Path
+
+    from anas_zoo.extract import extract_weights
+    from anas_zoo.space import ArchConfig
+
+    try:
+        family = json.loads(Path(args.family).read_text())
+        genomes = [ArchConfig.from_dict(member["genome"]) for member in family]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return fail(f"--family {args.family}: not a family.json written by anas-search --family N ({e})", EXIT_USAGE)
+    names = [f"{args.prefix}_a{i}" for i in range(len(genomes))]
+    extra = [{"search": {"held_out_top1": member.get("accuracy"), "budget_macs": member.get("budget_macs")}}
+             for member in family]
+    records = extract_weights(args.supernet, genomes, names, args.out, args.tag, args.data, extra=extra,
+                              progress=not args.json)
+    if args.supernet_out:
+        from anas_zoo.train.checkpoint import slim_checkpoint
+
+        slim_checkpoint(args.supernet, args.supernet_out)
+    if args.json:
+        print_json(records)
+        return
+    for r in records:
+        m = r["metrics"][0]
+        print(f"{r['name']}.{r['tag']:<10} res {r['resolution']:>3} {r['macs'] / 1e6:7.2f} MMACs "
+              f"{r['params'] / 1e6:6.2f} M params  test top-1 {m['top1']:.2f} %  -> {Path(args.out)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anas-zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -201,8 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=_info)
 
-    p = sub.add_parser("demo", help="the main job: build the zoo's models and run each once")
-    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    p = sub.add_parser("demo", help="the main job: evaluate, export and time the bundled CIFAR-10 family")
+    p.add_argument("--threads", type=_positive_int, default=2, help="intra-op threads for timing (default 2)")
+    p.add_argument("--samples", type=_positive_int, default=500, help="CIFAR-10 test images to evaluate (default 500)")
+    p.add_argument("--data", help="CIFAR-10 archive or folder (default: the shared copy; synthetic when absent)")
+    p.add_argument("--out-dir", help="keep the exported ONNX file (and sidecar) in this folder")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=_demo)
 
@@ -234,6 +261,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", type=_device, default="cpu", help="torch device for BN calibration, e.g. cuda (default cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=_import_official)
+
+    p = sub.add_parser("extract", help="turn a searched family (anas-search --family N) into weight sets")
+    p.add_argument("--supernet", required=True, help="trained supernet checkpoint (anas-train's last.safetensors)")
+    p.add_argument("--family", required=True, help="family.json written by anas-search --family N")
+    p.add_argument("--prefix", required=True, help="model names are PREFIX_a0, PREFIX_a1, ... by increasing budget")
+    p.add_argument("--tag", default="cifar10", help="weight tag (default cifar10): files are NAME.TAG.{safetensors,json}")
+    p.add_argument("--out", default="checkpoints", help="output folder (default checkpoints/, the bundled folder)")
+    p.add_argument("--data", help="CIFAR-10 archive or folder (default: the shared copy)")
+    p.add_argument("--supernet-out", help="also write the supernet without optimizer state here (for search and "
+                                          "fine-tuning)")
+    p.add_argument("--json", action="store_true", help="print the metadata records as one JSON document")
+    p.set_defaults(func=_extract)
 
     p = sub.add_parser("eval", help="top-1/top-5 of a pretrained model on ImageNet-style or CIFAR-10 data")
     p.add_argument("name", help="registered model name, optionally with a weight tag (name.tag)")

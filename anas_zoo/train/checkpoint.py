@@ -77,6 +77,15 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, meta
 
 
+def slim_checkpoint(source: str | Path, target: str | Path) -> Path:
+    """Copy a training checkpoint without its optimizer state: the supernet, recipe and step, for search and
+    fine-tuning (:func:`load_supernet` and ``anas-search`` read it; training cannot resume from it)."""
+    tensors, meta = read_checkpoint(source)
+    kept = {k: v for k, v in tensors.items() if k.startswith("model.")}
+    meta = {**{k: v for k, v in meta.items() if k != "param_groups"}, "slim": True}
+    return atomic_write(Path(target), lambda tmp: save_file(kept, tmp, metadata={"anas_zoo": json.dumps(meta)}))
+
+
 def load_supernet(path: str | Path) -> SuperNet:
     """Rebuild the supernet stored in a training checkpoint (strict load, CPU, train mode)."""
     tensors, meta = read_checkpoint(path)
@@ -90,6 +99,9 @@ def restore(
 ) -> dict:
     """Load model, optimizer and torch RNG state from ``path`` in place; return the JSON training state."""
     tensors, meta = read_checkpoint(path)
+    if meta.get("slim"):
+        raise CheckpointError(f"{path} holds no optimizer or RNG state (a slimmed supernet for search and "
+                              "fine-tuning); training can only resume from the full checkpoint")
     if meta["space"] != model.space.name or meta["num_classes"] != model.num_classes:
         raise CheckpointError(
             f"{path} holds a '{meta['space']}' supernet with {meta['num_classes']} classes, "

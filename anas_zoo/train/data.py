@@ -23,11 +23,8 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from anas_zoo.fileio import atomic_write
-from anas_zoo.zoo import IMAGENET_MEAN, IMAGENET_STD
+from anas_zoo.zoo import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR10_COUNTS = {"train": 50_000, "test": 10_000}
 DEFAULT_CIFAR10 = Path(__file__).resolve().parents[3] / "shared" / "data" / "cifar10-jpeg" / "cifar10-jpeg.tar.xz"
 _CACHE_FORMAT = "cifar10-uint8-v1"

@@ -1,0 +1,100 @@
+"""anas-zoo extract: searched genomes of a real (tiny) supernet checkpoint → verified weight sets and records."""
+
+import json
+import random
+
+import pytest
+import torch
+from test_train_data import make_cifar_folder
+from train_helpers import TINY, tiny_cifar10_checkpoint
+
+import anas_zoo
+from anas_zoo import bundled, store, zoo
+from anas_zoo.cli.zoo import main
+from anas_zoo.evaluate import eval_batches, evaluate
+from anas_zoo.extract import extract_weights
+from anas_zoo.fileio import sha256_of
+from anas_zoo.flops import count
+from anas_zoo.static import StaticNet
+from anas_zoo.train.calibrate import calibrate_bn
+from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
+
+RECIPE = {"config": {"data": "cifar10", "holdout_fraction": 0.5, "seed": 3, "sampler": "bestup"}, "step": 42,
+          "source": {"commit": "abc123", "dirty": False}}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny 10-class supernet checkpoint with non-trivial weights, and a 60 + 60 image CIFAR-10 folder."""
+    root = tmp_path_factory.mktemp("extract")
+    checkpoint, net = tiny_cifar10_checkpoint(root / "supernet.safetensors", RECIPE)
+    data = make_cifar_folder(root / "cifar", per_class=6)
+    genomes = [TINY.min_arch(), TINY.sample(random.Random(1))]
+    return checkpoint, data, genomes, net
+
+
+def test_extracted_weights_carry_a_complete_record_and_reproduce_it(setup, tmp_path):
+    checkpoint, data, genomes, net = setup
+    out = tmp_path / "weights"
+    records = extract_weights(checkpoint, genomes, ["tiny_a0", "tiny_a1"], out, "c10", data, batch_size=16,
+                              extra=[{"search": {"held_out_top1": 0.5}}, {"search": {"held_out_top1": 0.6}}])
+    splits = cifar10_split(load_cifar10(data), 0.5, seed=3)
+    for arch, record in zip(genomes, records):
+        stem = f"{record['name']}.c10"
+        assert (out / f"{stem}.safetensors").is_file() and (out / f"{stem}.json").is_file()
+        assert (record["macs"], record["params"]) == count(arch, TINY, 10)
+        assert record["genome"] == arch.to_dict() and record["preprocessing"]["resolution"] == arch.resolution
+        assert record["classes"][0] == "airplane" and record["license"] == "apache-2.0"
+        assert record["calibration"]["images"] == 30 and record["calibration"]["seed"] == 3
+        assert record["training"] == {"supernet_sha256": sha256_of(checkpoint), "steps": 42,
+                                      "recipe": RECIPE["config"], "source": RECIPE["source"]}
+        assert "held_out_top1" in record["search"]
+        metric = record["metrics"][0]
+        assert (metric["dataset"], metric["split"], metric["samples"], metric["source"]) == ("cifar10", "test", 60,
+                                                                                             "measured")
+
+        # The stored BN statistics are those of a calibration on the whole held-out split ...
+        model = StaticNet(arch, TINY, 10)
+        loaded = zoo.load_into(model, out / f"{stem}.json")
+        expected = net.extract(arch)
+        calibrate_bn(expected, cifar10_loader(splits["val"], 16, train=False, resolution=arch.resolution), 2)
+        for key, value in expected.state_dict().items():
+            assert torch.equal(model.state_dict()[key], value), key
+        # ... and the recorded accuracy is what the public evaluation path measures with the record's preprocessing.
+        batches, split = eval_batches(loaded["preprocessing"], data, "test", batch_size=7)
+        result = evaluate(model, batches)
+        assert split == "test" and round(result["top1"], 2) == metric["top1"] and result["samples"] == 60
+
+
+def test_bundled_records_register_loadable_models(setup, tmp_path, monkeypatch):
+    checkpoint, data, genomes, _ = setup
+    extract_weights(checkpoint, genomes[:1], ["tiny_bundled_a0"], tmp_path, "c10", data, batch_size=16)
+    (tmp_path / "notes.json").write_text('{"not": "a weight record"}')
+    monkeypatch.setattr(store, "BUNDLED_DIR", tmp_path)
+    monkeypatch.setattr(bundled, "BUNDLED_DIR", tmp_path)
+    records = bundled.bundled_records()
+    assert [r["name"] for r in records] == ["tiny_bundled_a0"]
+    entry = bundled._entry(records[0])
+    monkeypatch.setitem(zoo._REGISTRY, entry.name, entry)
+    assert anas_zoo.list_models("tiny_bundled_*", pretrained=True) == ["tiny_bundled_a0.c10"]
+    model = anas_zoo.load("tiny_bundled_a0", pretrained=True)
+    assert not model.training and model.pretrained_cfg["metrics"] == records[0]["metrics"]
+    assert entry.weights[0].license == "apache-2.0" and "%" in entry.description
+
+
+def test_cli_extracts_a_family_file(setup, tmp_path, capsys):
+    checkpoint, data, genomes, _ = setup
+    family = tmp_path / "family.json"
+    family.write_text(json.dumps([{"genome": g.to_dict(), "accuracy": 0.4, "budget_macs": 1e6} for g in genomes]))
+    argv = ["extract", "--supernet", str(checkpoint), "--family", str(family), "--prefix", "tiny", "--tag", "t",
+            "--out", str(tmp_path / "out"), "--data", str(data), "--json"]
+    assert main(argv) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in records] == ["tiny_a0", "tiny_a1"]
+    assert records[1]["search"] == {"held_out_top1": 0.4, "budget_macs": 1e6}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "tiny_a0.t.json", "tiny_a0.t.safetensors", "tiny_a1.t.json", "tiny_a1.t.safetensors"]
+
+    family.write_text('{"genome": 1}')
+    assert main(["extract", "--supernet", str(checkpoint), "--family", str(family), "--prefix", "x"]) == 2
+    assert "not a family.json" in capsys.readouterr().err
