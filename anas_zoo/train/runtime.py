@@ -3,7 +3,7 @@
 A training step allocates and frees the same large activation buffers again and again. By default
 glibc hands big blocks back to the kernel (mmap/munmap, heap trimming), so every step faults every
 4 KiB page in again; on a 2-core VM that was a fifth of the step. Raising glibc's mmap and trim
-thresholds keeps the heap mapped after the first step (the process keeps its peak memory).
+thresholds keeps the heap mapped after the first steps (the process keeps its peak memory).
 
 Sandwich training runs a new random sub-network every few forward passes, each with its own
 convolution shapes, at three batch sizes (training, ranking sub-batch, calibration): oneDNN's default
@@ -18,16 +18,20 @@ import os
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # mallopt parameters, glibc's <malloc.h>
 MAX_MMAP_THRESHOLD = 32 << 20  # glibc's upper limit on 64-bit systems
+INT_MAX = 2**31 - 1  # mallopt takes a C int: larger values would wrap around
 ONEDNN_CACHE_CAPACITY = 16384
 
 
 def keep_heap_mapped() -> bool:
-    """Tell glibc to serve blocks up to 32 MiB from the heap and never trim it; False where there is no glibc."""
+    """Tell glibc to serve blocks up to 32 MiB from the heap and to keep up to 2 GiB of it mapped when freed.
+
+    False where there is no glibc ``mallopt``.
+    """
     try:
         mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):
         return False
-    settings = ((M_MMAP_THRESHOLD, MAX_MMAP_THRESHOLD), (M_TRIM_THRESHOLD, 1 << 40), (M_TOP_PAD, 256 << 20))
+    settings = ((M_MMAP_THRESHOLD, MAX_MMAP_THRESHOLD), (M_TRIM_THRESHOLD, INT_MAX), (M_TOP_PAD, 256 << 20))
     return all(mallopt(option, value) == 1 for option, value in settings)
 
 

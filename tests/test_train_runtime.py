@@ -1,0 +1,39 @@
+"""CPU training settings: freed memory stays mapped (no page faults the second time), oneDNN cache size."""
+
+import json
+import subprocess
+import sys
+
+from anas_zoo.train import runtime
+
+_PROBE = """
+import json, resource, sys, torch
+from anas_zoo.train.runtime import keep_heap_mapped
+applied = keep_heap_mapped() if sys.argv[1] == "tuned" else None
+def faults_of_one_buffer():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    buffer = torch.ones(4 << 20)  # 16 MiB, every page touched
+    del buffer
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+first, second, steady = faults_of_one_buffer(), faults_of_one_buffer(), faults_of_one_buffer()
+print(json.dumps({"applied": applied, "first": first, "steady": steady}))
+"""
+
+
+def _probe(mode: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", _PROBE, mode], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def test_kept_heap_serves_the_next_step_without_page_faults():
+    default, tuned = _probe("default"), _probe("tuned")
+    pages = (16 << 20) // 4096
+    assert default["first"] >= pages // 2 and default["steady"] >= pages // 2  # glibc unmapped it: faults again
+    assert tuned["applied"] is True and tuned["first"] >= pages // 2 and tuned["steady"] < pages // 20
+
+
+def test_onednn_cache_is_enlarged_unless_the_user_chose_a_size(monkeypatch):
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    assert runtime.tune_cpu_training()["onednn_primitive_cache_capacity"] == runtime.ONEDNN_CACHE_CAPACITY
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
+    assert runtime.tune_cpu_training()["onednn_primitive_cache_capacity"] == 64
