@@ -27,7 +27,9 @@ def test_recorded_metadata_matches_recomputed(name):
     assert (entry.macs, entry.params) == (macs, params)
     meta = entry.metadata()
     assert meta["resolution"] == entry.arch.resolution == meta["preprocessing"]["resolution"]
-    assert meta["license"] and meta["metrics"] and meta["metrics"][0]["source"] == "reported"
+    # Paper models carry the papers' figures; the project's own (bundled) weights carry measured ones.
+    own = meta["license"] == "apache-2.0"
+    assert meta["metrics"] and meta["metrics"][0]["source"] == ("measured" if own else "reported")
     model = anas_zoo.load(name)
     assert sum(p.numel() for p in model.parameters()) == entry.params
 
