@@ -192,7 +192,7 @@ def test_an_unreachable_range_fails_with_the_span_of_the_space():
         EvolutionSettings(mutate_prob=0)
 
 
-def test_family_picks_a_distinct_best_genome_under_each_budget():
+def test_family_picks_a_distinct_best_genome_in_each_budget_band():
     base = TINY.min_arch()
     pool = [Candidate(base.replace(width=(8 + i,) + base.width[1:]), cost, 0, 0, score)
             for i, (cost, score) in enumerate([(10, 0.50), (12, 0.55), (15, 0.52), (19, 0.70), (30, 0.60)])]
@@ -201,6 +201,9 @@ def test_family_picks_a_distinct_best_genome_under_each_budget():
     assert [(c.cost, c.accuracy) for c in select_family(pool, [20, 20])] == [(19, 0.70), (12, 0.55)]
     with pytest.raises(ConstraintError, match="cheapest evaluated: 10"):
         select_family(pool, [11, 11])
+    flat = [Candidate(base.replace(width=(8 + i,) + base.width[1:]), cost, 0, 0, score)
+            for i, (cost, score) in enumerate([(10, 0.50), (11, 0.80), (12, 0.79), (18, 0.75), (25, 0.78)])]
+    assert [c.cost for c in select_family(flat, [12, 20, 30])] == [11, 18, 25], "each budget's own band first"
     budgets = spread_budgets(2.0, 7.0, 7)
     assert budgets[0] == pytest.approx(2.0) and budgets[-1] == pytest.approx(7.0)
     assert all(b / a == pytest.approx(3.5 ** (1 / 6)) for a, b in itertools.pairwise(budgets))

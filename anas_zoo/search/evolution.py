@@ -330,11 +330,16 @@ def spread_budgets(low: float, high: float, count: int = 7) -> list[float]:
 
 
 def select_family(candidates: Iterable[Candidate], budgets: Sequence[float]) -> list[Candidate]:
-    """One distinct genome per budget (ascending): the best-scoring not yet chosen whose cost fits it."""
+    """One distinct genome per budget (ascending): the best-scoring one in its band, so the family spreads.
+
+    Budget ``i``'s band is (budget ``i-1``, budget ``i``]; on a flat front the best under each budget
+    would cluster at the low end. A band with no unchosen genome falls back to the best under the budget.
+    """
     pool = sorted(candidates, key=rank_key)
     if not pool:
         raise ConstraintError("no evaluated genomes to choose a family from")
     chosen: list[Candidate] = []
+    floor = float("-inf")
     for budget in sorted(budgets):
         taken = {c.key for c in chosen}
         fits = [c for c in pool if c.cost <= budget and c.key not in taken]
@@ -344,5 +349,7 @@ def select_family(candidates: Iterable[Candidate], budgets: Sequence[float]) -> 
                 f"no unchosen evaluated genome costs at most {budget:.6g} (cheapest evaluated: {cheapest:.6g}, "
                 f"already chosen: {len(chosen)}); raise the budget or search the low end of the range more"
             )
-        chosen.append(fits[0])
+        in_band = [c for c in fits if c.cost > floor]
+        chosen.append((in_band or fits)[0])
+        floor = budget
     return chosen

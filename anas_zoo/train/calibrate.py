@@ -23,7 +23,8 @@ def calibrate_bn(
 ) -> int:
     """Reset every BN's running stats and re-estimate them (cumulative average) on ``num_batches`` batches.
 
-    ``batches`` yields input tensors or (inputs, labels) pairs already preprocessed for the model.
+    ``batches`` yields input tensors or (inputs, labels) pairs already preprocessed for the model; each
+    batch must mix classes (shuffle a class-sorted split), or the per-batch variances are biased.
     Works on a :class:`~anas_zoo.supernet.SuperNet` (its active sub-network) and on a static model.
     Restores the model's mode and BN momentum afterwards; returns the number of batches used.
     """
