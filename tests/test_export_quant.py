@@ -1,4 +1,4 @@
-"""int8 (static QDQ, per-channel, real-image calibration) and fp16 exports of A0 and a CIFAR-10 space model."""
+"""int8 (static QDQ, per-channel, real-image calibration) and fp16 exports of A0 and a bundled CIFAR-10 model."""
 
 from __future__ import annotations
 
@@ -25,9 +25,12 @@ def _producers(graph: onnx.GraphProto) -> dict[str, str]:
     return {out: node.op_type for node in graph.node for out in node.output}
 
 
+BUNDLED = "attentivenas_cifar10_a0"
+
+
 def _cifar_model() -> StaticNet:
-    space = anas_zoo.get_space("cifar10")
-    return spread_weights(StaticNet(space.min_arch(), space), seed=4)
+    """The smallest bundled model with its trained weights."""
+    return anas_zoo.load(BUNDLED, pretrained=True)
 
 
 def test_int8_a0_is_qdq_per_channel_with_excluded_node_in_float(tmp_path, images):
@@ -76,9 +79,9 @@ def test_fp16_a0_keeps_float32_io(tmp_path):
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp16"])
-def test_cifar_space_model_int8_and_fp16(tmp_path, images, precision):
+def test_bundled_model_int8_and_fp16(tmp_path, images, precision):
     calib = {"calib_data": images, "calib_samples": 8} if precision == "int8" else {}
-    report = to_onnx(_cifar_model(), tmp_path / f"c.{precision}.onnx", name="cifar-min", exporter="torchscript",
+    report = to_onnx(_cifar_model(), tmp_path / f"c.{precision}.onnx", name=BUNDLED, exporter="torchscript",
                      precision=precision, batch=2, dynamic_batch=False, **calib)
     assert report.passed is True
     session = ort.InferenceSession(report.path, providers=["CPUExecutionProvider"])
