@@ -1,10 +1,10 @@
 """The paper's claim, measured: Pareto fronts of supernets trained with different samplers, same recipe.
 
-    python benchmarks/compare_sampling.py --method bestup runs/cifar10-bestup/last.safetensors runs/search-bestup \
-        --method uniform runs/cifar10-uniform/last.safetensors runs/search-uniform \
+    python benchmarks/compare_sampling.py --method uniform runs/cifar10-uniform/last.safetensors runs/search-uniform \
+        --method bestup runs/cifar10-bestup/last.safetensors runs/search-bestup \
         --out benchmarks/results/sampling_comparison
 
-Per method: the held-out Pareto front found by ``anas-search`` (its ``pareto.json``), and the family it
+The first method is the baseline the others are compared with. Per method: the held-out Pareto front found by ``anas-search`` (its ``pareto.json``), and the family it
 picked (``family.json``) plus the smallest and largest subnets, each extracted, BN-calibrated on the
 held-out split and evaluated on the CIFAR-10 test split exactly as ``anas-zoo extract`` ships them.
 Writes ``comparison.md``, ``comparison.csv``, ``fronts.csv`` and ``comparison.png`` into ``--out``.
@@ -60,22 +60,21 @@ def _fmt(value, digits=2) -> str:
 def markdown(methods: list[dict]) -> str:
     base, other = methods[0], methods[1:]
     head = ["model"] + [f"{m['name']} {col}" for m in methods for col in ("MMACs", "held-out %", "test %")]
-    head += [f"test Δ {base['name']}−{m['name']}" for m in other]
+    head += [f"test Δ {m['name']}−{base['name']}" for m in other]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, row in enumerate(base["rows"]):
         cells = [row["model"]]
         for m in methods:
             r = m["rows"][i]
             cells += [_fmt(r["macs"] / 1e6), _fmt(r["held_out_top1"]), _fmt(r["test_top1"])]
-        cells += [_fmt(row["test_top1"] - m["rows"][i]["test_top1"], 2) for m in other]
+        cells += [_fmt(m["rows"][i]["test_top1"] - row["test_top1"]) for m in other]
         lines.append("| " + " | ".join(cells) + " |")
     summary = []
     for m in other:
-        family = [(a["test_top1"], b["test_top1"]) for a, b in zip(base["rows"], m["rows"]) if a["model"].startswith("a")]
-        diffs = [a - b for a, b in family]
+        diffs = [b["test_top1"] - a["test_top1"] for a, b in zip(base["rows"], m["rows"]) if a["model"].startswith("a")]
         wins = sum(d > 0 for d in diffs)
-        summary.append(f"- family a0-a{len(family) - 1}, CIFAR-10 test: {base['name']} better on {wins} of "
-                       f"{len(family)} models, mean Δ {sum(diffs) / len(diffs):+.2f} points "
+        summary.append(f"- family a0-a{len(diffs) - 1}, CIFAR-10 test: {m['name']} better than {base['name']} on {wins} of "
+                       f"{len(diffs)} models, mean Δ {sum(diffs) / len(diffs):+.2f} points "
                        f"(range {min(diffs):+.2f} to {max(diffs):+.2f}).")
     recipe = [f"- {m['name']}: {m['steps']} steps, sampler {m['recipe'].get('sampler')} (k={m['recipe'].get('k')}), "
               f"{m['evaluated']} genomes evaluated by the search" for m in methods]
@@ -97,7 +96,7 @@ def plot(methods: list[dict], path: Path) -> None:
         front = sorted(m["front"], key=lambda c: c["macs"])
         axes[0].plot([c["macs"] / 1e6 for c in front], [c["accuracy"] * 100 for c in front], "o-", ms=3, color=color,
                      label=f"{m['name']} ({len(front)} on the front)")
-        rows = m["rows"]
+        rows = sorted(m["rows"], key=lambda r: r["macs"])
         axes[1].plot([r["macs"] / 1e6 for r in rows], [r["test_top1"] for r in rows], "o-", color=color,
                      label=m["name"])
         for r in rows:
