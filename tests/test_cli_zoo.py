@@ -26,7 +26,7 @@ def test_info_json_shows_macs_and_genome_of_a0():
 
 
 def test_list_json_is_one_document():
-    out = cli("list", "attentivenas_*", "--json")
+    out = cli("list", "attentivenas_a*", "--json")
     assert out.returncode == 0
     assert [m["name"] for m in json.loads(out.stdout)] == [f"attentivenas_a{i}" for i in range(7)]
 

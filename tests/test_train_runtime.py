@@ -7,9 +7,9 @@ import sys
 from anas_zoo.train import runtime
 
 _PROBE = """
-import json, resource, sys, torch
+import json, resource, torch
 from anas_zoo.train.runtime import keep_heap_mapped
-applied = keep_heap_mapped() if sys.argv[1] == "tuned" else None
+applied = keep_heap_mapped()
 def faults_of_one_buffer():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     buffer = torch.ones(4 << 20)  # 16 MiB, every page touched
@@ -21,15 +21,16 @@ print(json.dumps({"applied": applied, "first": first, "steady": later[3]}))
 """
 
 
-def _probe(mode: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", _PROBE, mode], check=True, capture_output=True, text=True)
+def _probe() -> dict:
+    out = subprocess.run([sys.executable, "-c", _PROBE], check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
 
 
 def test_kept_heap_serves_the_next_step_without_page_faults():
-    default, tuned = _probe("default"), _probe("tuned")
+    # glibc's own dynamic mmap threshold makes the untuned pattern vary between machines (every call
+    # faults on some, most calls reuse on others), so only the tuned behaviour is asserted.
+    tuned = _probe()
     pages = (16 << 20) // 4096
-    assert default["first"] >= pages // 2 and default["steady"] >= pages // 2  # glibc unmapped it: faults again
     assert tuned["applied"] is True and tuned["first"] >= pages // 2 and tuned["steady"] < pages // 20
 
 

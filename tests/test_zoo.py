@@ -12,7 +12,7 @@ def test_list_models_names_patterns_and_pretrained_tags():
     names = anas_zoo.list_models()
     assert [f"attentivenas_a{i}" for i in range(7)] == [n for n in names if n.startswith("attentivenas_a")]
     assert "alphanet_a5" in names
-    assert anas_zoo.list_models("*a5") == ["alphanet_a5", "attentivenas_a5"]
+    assert anas_zoo.list_models("*a5") == ["alphanet_a5", "attentivenas_a5", "attentivenas_cifar10_a5"]
     tagged = anas_zoo.list_models("attentivenas_a0*", pretrained=True)
     assert tagged == ["attentivenas_a0.in1k", "attentivenas_a0.alphanet_in1k"]
     assert "attentivenas_a5.alphanet_in1k" not in anas_zoo.list_models(pretrained=True)
