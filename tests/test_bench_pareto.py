@@ -21,11 +21,12 @@ def test_front_edge_cases():
     assert pareto_front([(5.0, 50.0), (4.0, 50.0)]) == [False, True]
 
 
-def _run(name, latency, accuracy, backend="ort", batch=1, status="ok"):
+def _run(name, latency, accuracy, backend="ort", batch=1, status="ok", dataset="imagenet-1k"):
     samples = [latency * f for f in (0.98, 1.0, 1.02)]
     model = {"name": name, "genome": {}, "space": "attentivenas", "num_classes": 1000, "resolution": 192,
              "macs": int(latency * 1e7), "params": 1_000_000, "accuracy": accuracy,
-             "accuracy_source": "reported" if accuracy is not None else None}
+             "accuracy_source": "reported" if accuracy is not None else None,
+             "accuracy_dataset": dataset if accuracy is not None else None}
     return {"job": {"model": model, "backend": backend, "precision": "fp32", "batch": batch, "threads": 2,
                     "device": "cpu"},
             "device_name": "test cpu", "scenario": "latency" if batch == 1 else "throughput", "status": status,
@@ -49,6 +50,14 @@ def test_table_groups_by_setting_and_skips_failed_runs():
     assert front[("ort", 8, "slow")] and not front[("ort", 8, "fast")]
     md = to_markdown(rows)
     assert md.count("## ") == 3 and "**slow**" in md and "batch 8 (throughput)" in md
+
+
+def test_top1_on_different_datasets_never_shares_a_front():
+    # a CIFAR-10 model faster and more accurate (on its own dataset) must not dominate an ImageNet model
+    rows = pareto_table([_run("imagenet", 5.0, 80.0), _run("cifar", 2.0, 90.0, dataset="cifar10")], fvcore=False)
+    assert all(r["on_front"] for r in rows) and {r["accuracy_dataset"] for r in rows} == {"imagenet-1k", "cifar10"}
+    md = to_markdown(rows)
+    assert md.count("## ") == 2 and "top-1 on cifar10" in md and "top-1 on imagenet-1k" in md
 
 
 def test_written_files(tmp_path):

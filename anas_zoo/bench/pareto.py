@@ -1,7 +1,8 @@
 """Hardware-aware Pareto tables: accuracy × MACs × params × measured latency, one front per setting.
 
-A front is computed separately for every (device, runtime, precision, threads, batch): latencies from
-different machines, runtimes or batch sizes are never compared with each other. A model is on the
+A front is computed separately for every (device, runtime, precision, threads, batch) and accuracy
+dataset: latencies from different machines, runtimes or batch sizes, and top-1 on ImageNet and on
+CIFAR-10, are never compared with each other. A model is on the
 front when no other model of its group is at least as accurate *and* at least as fast (p50), with
 one of the two strictly better. Accuracy says where it comes from: ``reported`` (a paper's figure)
 or ``measured`` (evaluated by us on our weights); MACs are the papers' definition (analytic) with
@@ -19,10 +20,10 @@ from pathlib import Path
 from anas_zoo.bench.runner import result_row
 from anas_zoo.fileio import atomic_write
 
-FRONT_KEYS = ("device_name", "device", "backend", "precision", "threads", "batch")
+FRONT_KEYS = ("device_name", "device", "backend", "precision", "threads", "batch", "accuracy_dataset")
 TABLE_COLUMNS = (
     "device_name", "device", "backend", "precision", "threads", "batch", "scenario", "model", "resolution",
-    "accuracy", "accuracy_source", "macs", "macs_fvcore", "params", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
+    "accuracy", "accuracy_source", "accuracy_dataset", "macs", "macs_fvcore", "params", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
     "cv", "noisy", "images_per_s", "on_front",
 )
 
@@ -93,7 +94,7 @@ def _fmt(value, digits: int = 2) -> str:
 
 
 def to_markdown(rows: Sequence[dict], environment: dict | None = None) -> str:
-    """One Markdown table per (device, runtime, precision, threads, batch), front members in bold."""
+    """One Markdown table per (device, runtime, precision, threads, batch, accuracy dataset), front in bold."""
     lines = ["# Hardware-aware Pareto tables", ""]
     if environment:
         cpu, pk = environment["cpu"], environment["packages"]
@@ -119,7 +120,8 @@ def to_markdown(rows: Sequence[dict], environment: dict | None = None) -> str:
         first = members[0]
         lines += [
             f"## {first['device_name']} · {first['device']} · {first['backend']} {first['precision']} · "
-            f"{first['threads']} threads · batch {first['batch']} ({first['scenario']})",
+            f"{first['threads']} threads · batch {first['batch']} ({first['scenario']}) · "
+            f"top-1 on {first['accuracy_dataset'] or 'no dataset'}",
             "",
             "| model | res | top-1 % | source | MMACs | MMACs (fvcore) | params (M) | p50 ms | p90 ms | p99 ms "
             "| mean ms | CV | images/s | front |",

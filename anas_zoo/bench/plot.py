@@ -45,7 +45,7 @@ def plot_pareto(rows: Sequence[dict], path: str | Path) -> Path:
         ax.set_xlabel(f"p50 latency (ms), batch {first['batch']}")
         ax.set_ylabel(f"top-1 % ({'/'.join(sources)})")
         ax.set_title(f"{first['device_name'][:32]} · {first['backend']} {first['precision']} · "
-                     f"{first['threads']} thr", fontsize=9)
+                     f"{first['threads']} thr · {first['accuracy_dataset']}", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle("accuracy vs measured latency (* = noisy run, CV > 10 %)", fontsize=10)

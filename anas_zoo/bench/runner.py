@@ -34,7 +34,7 @@ from anas_zoo.zoo import get_entry, list_models, split_name
 RESULT_COLUMNS = (
     "model", "backend", "precision", "batch", "threads", "device", "device_name", "scenario", "status",
     "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv", "noisy", "images_per_s", "n", "cold_start_s",
-    "macs", "params", "resolution", "accuracy", "accuracy_source", "error",
+    "macs", "params", "resolution", "accuracy", "accuracy_source", "accuracy_dataset", "error",
 )
 #: Env vars set in every worker so OpenMP/MKL/OpenBLAS pools match the requested intra-op threads.
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -193,7 +193,7 @@ def result_row(run: dict) -> dict:
         "cold_start_s": sum(v for k, v in cold.items() if k.endswith("_s")) if cold else None,
         "macs": model["macs"], "params": model["params"], "resolution": model["resolution"],
         "accuracy": model.get("accuracy"), "accuracy_source": model.get("accuracy_source"),
-        "error": run.get("error"),
+        "accuracy_dataset": model.get("accuracy_dataset"), "error": run.get("error"),
     }
     return row
 
