@@ -24,7 +24,6 @@ from anas_zoo import flops
 from anas_zoo.export import ExportCheckError, ExportError, fold_batchnorm, read_metadata, to_onnx
 from anas_zoo.export import onnx as export_onnx
 from anas_zoo.static import StaticNet
-from anas_zoo.train.data import DEFAULT_CIFAR10
 from anas_zoo.zoo import get_entry
 
 DYNAMO_MODEL = "attentivenas_a0"
@@ -174,7 +173,7 @@ def test_unchecked_export_of_a_registered_name_is_quick_and_says_random_weights(
         ({"resolution": 8}, "resolution 8 is not possible"),
         ({"precision": "int4"}, "unknown precision 'int4'"),
         ({"precision": "int8"}, "int8 needs calibration images"),
-        ({"precision": "int8", "calib_data": DEFAULT_CIFAR10, "calib_samples": 0}, "calibration samples must be"),
+        ({"precision": "int8", "calib_data": Path(__file__), "calib_samples": 0}, "calibration samples must be"),
         ({"batch": 0}, "batch must be a positive integer"),
     ],
 )
