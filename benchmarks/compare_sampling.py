@@ -4,7 +4,7 @@
         --method bestup runs/cifar10-bestup/last.safetensors runs/search-bestup \
         --out benchmarks/results/sampling_comparison
 
-The first method is the baseline the others are compared with. Per method: the held-out Pareto front found by ``anas-search`` (its ``pareto.json``), and the family it
+The first method is the baseline the others are compared with; one method alone gets its own table. Per method: the held-out Pareto front found by ``anas-search`` (its ``pareto.json``), and the family it
 picked (``family.json``) plus the smallest and largest subnets, each extracted, BN-calibrated on the
 held-out split and evaluated on the CIFAR-10 test split exactly as ``anas-zoo extract`` ships them.
 Writes ``comparison.md``, ``comparison.csv``, ``fronts.csv`` and ``comparison.png`` into ``--out``.
@@ -78,7 +78,8 @@ def markdown(methods: list[dict]) -> str:
                        f"(range {min(diffs):+.2f} to {max(diffs):+.2f}).")
     recipe = [f"- {m['name']}: {m['steps']} steps, sampler {m['recipe'].get('sampler')} (k={m['recipe'].get('k')}), "
               f"{m['evaluated']} genomes evaluated by the search" for m in methods]
-    return ("# Attentive vs uniform sampling: same recipe, same budget (CIFAR-10)\n\n"
+    title = " vs ".join(m["name"] for m in methods)
+    return (f"# Sampler fronts on CIFAR-10: {title}\n\n"
             "Held-out: top-1 on the held-out split used by the search (BN recalibrated on training batches). "
             "Test: the extracted model, BN calibrated on the held-out split, on the 10,000 CIFAR-10 test images. "
             "Family members are picked per method at the same MACs budgets, so MACs differ slightly.\n\n"
