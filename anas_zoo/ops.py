@@ -39,6 +39,9 @@ class DynamicConv2d(nn.Module):
         kernel = kernel or self.weight.shape[-1]
         weight = slice_to(self.weight, (out_channels, x.shape[1], kernel, kernel))
         bias = None if self.bias is None else self.bias[:out_channels]
+        if kernel == 1 and x.shape[-2] * x.shape[-1] == 1:
+            # A 1x1 conv of a 1x1 map is a matrix product: on CPU a GEMM trains ~2x faster than oneDNN's conv.
+            return F.linear(x.flatten(1), weight.flatten(1), bias)[:, :, None, None]
         return F.conv2d(x, weight, bias, self.stride, kernel // 2)
 
 
@@ -53,6 +56,9 @@ class DynamicDepthwiseConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor, kernel: int) -> torch.Tensor:
         channels = x.shape[1]
+        # Taps farther than size-1 from the centre only ever meet zero padding: on small maps a 5x5 kernel
+        # computes exactly what its central 3x3 (2x2 map) or 1x1 (1x1 map) does, and trains many times faster.
+        kernel = min(kernel, 2 * max(x.shape[-2:]) - 1)
         weight = slice_to(self.weight, (channels, 1, kernel, kernel))
         return F.conv2d(x, weight, None, self.stride, kernel // 2, 1, channels)
 
