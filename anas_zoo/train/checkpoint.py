@@ -94,6 +94,23 @@ def load_supernet(path: str | Path) -> SuperNet:
     return model
 
 
+def _load_model(path: Path, tensors: dict, meta: dict, model: SuperNet) -> None:
+    if meta["space"] != model.space.name or meta["num_classes"] != model.num_classes:
+        raise CheckpointError(
+            f"{path} holds a '{meta['space']}' supernet with {meta['num_classes']} classes, "
+            f"not '{model.space.name}' with {model.num_classes}"
+        )
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+
+
+def load_weights(path: str | Path, model: SuperNet) -> dict:
+    """Load only the supernet weights of a full or slimmed checkpoint into ``model`` (strict, same space and
+    classes): the start of a fine-tuning run. Returns the checkpoint's metadata."""
+    tensors, meta = read_checkpoint(path)
+    _load_model(Path(path), tensors, meta, model)
+    return meta
+
+
 def restore(
     path: str | Path, model: SuperNet, optimizer: torch.optim.Optimizer | None = None
 ) -> dict:
@@ -102,13 +119,8 @@ def restore(
     if meta.get("slim"):
         raise CheckpointError(f"{path} holds no optimizer or RNG state (a slimmed supernet for search and "
                               "fine-tuning); training can only resume from the full checkpoint")
-    if meta["space"] != model.space.name or meta["num_classes"] != model.num_classes:
-        raise CheckpointError(
-            f"{path} holds a '{meta['space']}' supernet with {meta['num_classes']} classes, "
-            f"not '{model.space.name}' with {model.num_classes}"
-        )
+    _load_model(Path(path), tensors, meta, model)
     device = next(model.parameters()).device
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     if optimizer is not None:
         slots: dict[int, dict] = {}
         for key, value in tensors.items():

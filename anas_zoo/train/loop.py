@@ -36,7 +36,7 @@ from anas_zoo.provenance import source_commit
 from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.supernet import SuperNet
 from anas_zoo.train.calibrate import calibrate_bn
-from anas_zoo.train.checkpoint import restore, save_checkpoint
+from anas_zoo.train.checkpoint import load_weights, restore, save_checkpoint
 from anas_zoo.train.data import (
     CIFAR10_CLASSES,
     FolderLoader,
@@ -138,6 +138,7 @@ class TrainConfig:
     amp: bool = True  # bfloat16 autocast, CUDA only
     out_dir: str = "runs/train"
     resume: str | None = "auto"  # 'auto' (out_dir/last.safetensors if present), a path, or null
+    init_from: str | None = None  # supernet checkpoint (full or slimmed) whose weights start a new run: fine-tuning
     checkpoint_every: int = 200
     eval_every: float = 1.0  # epochs between min/max validations (0: only at the end)
     eval_batches: int | None = None  # limit evaluation batches
@@ -466,8 +467,13 @@ class Trainer:
             self.load(resume)
             self._log({"event": "resume", "step": self.step, "from": str(resume), "runtime": self.runtime})
         else:
+            start = {"event": "start", "config": c.to_dict(), "runtime": self.runtime, "torch": torch.__version__}
+            if c.init_from:
+                meta = load_weights(c.init_from, self.model)
+                start["init_from"] = {"path": c.init_from, "step": meta["state"].get("step"),
+                                      "source": meta["state"].get("source")}
             self.save()
-            self._log({"event": "start", "config": c.to_dict(), "runtime": self.runtime, "torch": torch.__version__})
+            self._log(start)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(total=stop_at, initial=self.step, disable=not c.progress or self.rank != 0, unit="step")
         images = c.batch_size * c.grad_accum * self.world
