@@ -1,4 +1,4 @@
-"""The training loop on a tiny space: learning, exact resume, NaN rollback, signals, evaluation."""
+"""The training loop on a tiny space: learning, exact resume, warm start, NaN rollback, signals, evaluation."""
 
 import json
 import os
@@ -8,6 +8,7 @@ import pytest
 import torch
 from train_helpers import TINY, params, synthetic_data, tiny_config
 
+from anas_zoo.train.checkpoint import CheckpointError, slim_checkpoint
 from anas_zoo.train.loop import Trainer, TrainingError, evaluate_subnet
 
 
@@ -126,6 +127,29 @@ def test_sigterm_writes_a_checkpoint_and_stops_cleanly(tmp_path):
     resumed.load(tmp_path / "last.safetensors")
     assert resumed.step == 2 and resumed.train_loader.state_dict() == {"epoch": 0, "batch": 2}
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_init_from_starts_a_fresh_run_from_a_supernets_weights(tmp_path):
+    first = Trainer(tiny_config(tmp_path / "a"), synthetic_data())
+    first.fit(max_steps=3)
+    slim = slim_checkpoint(tmp_path / "a" / "last.safetensors", tmp_path / "slim.safetensors")
+    frozen = Trainer(tiny_config(tmp_path / "b", init_from=str(slim), lr=0.0), synthetic_data())
+    frozen.fit(max_steps=1)  # lr 0: the step leaves the loaded weights as they are
+    for name, value in first.model.named_parameters():
+        assert torch.equal(value, dict(frozen.model.named_parameters())[name]), name
+    start = _events(tmp_path / "b")[0]
+    assert start["event"] == "start" and start["init_from"]["step"] == 3 and frozen.step == 1
+    restart = Trainer(tiny_config(tmp_path / "c", init_from=str(slim)), synthetic_data())
+    restart.fit(max_steps=2)
+    assert restart.step == 2 and not torch.equal(restart.model.stem.conv.weight, first.model.stem.conv.weight)
+
+
+def test_init_from_refuses_a_supernet_of_another_space(tmp_path):
+    other = Trainer(tiny_config(tmp_path / "a", num_classes=3), synthetic_data())
+    other.save()
+    restart = Trainer(tiny_config(tmp_path / "b", init_from=str(tmp_path / "a" / "last.safetensors")), synthetic_data())
+    with pytest.raises(CheckpointError, match="3 classes"):
+        restart.fit()
 
 
 def test_evaluate_subnet_calibrates_bn_then_scores(tmp_path):
