@@ -28,14 +28,21 @@ from anas_zoo.train.checkpoint import read_checkpoint
 def evaluate_method(name: str, supernet: str, search_dir: str, data: str | None) -> dict:
     """Held-out front, and test accuracy of the family + smallest + largest subnets, of one trained supernet."""
     search = Path(search_dir)
+    missing = [f for f in ("pareto.json", "family.json") if not (search / f).is_file()]
+    if missing:
+        raise SystemExit(f"compare_sampling: {search} has no {' or '.join(missing)}; pass the --out folder of an "
+                         f"anas-search run made with --family")
     pareto = json.loads((search / "pareto.json").read_text())
     family = json.loads((search / "family.json").read_text())
     _, meta = read_checkpoint(supernet)
     space = get_space(meta["space"])
     genomes = [ArchConfig.from_dict(m["genome"]) for m in family] + [space.min_arch(), space.max_arch()]
     labels = [f"a{i}" for i in range(len(family))] + ["smallest", "largest"]
+    unique = list(dict.fromkeys(genomes))  # the smallest subnet is often a0 too: extract and evaluate it once
+    first_label = {g: labels[genomes.index(g)] for g in unique}
     with tempfile.TemporaryDirectory() as tmp:
-        records = extract_weights(supernet, genomes, [f"{name}_{label}" for label in labels], tmp, name, data)
+        extracted = extract_weights(supernet, unique, [f"{name}_{first_label[g]}" for g in unique], tmp, name, data)
+    records = [dict(zip(unique, extracted))[g] for g in genomes]
     held_out = {json.dumps(m["genome"], sort_keys=True): m["accuracy"] for m in pareto["members"]}
     rows = []
     for label, record, member in zip(labels, records, [*family, None, None]):
