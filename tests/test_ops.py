@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from anas_zoo.ops import DynamicConv2d, DynamicDepthwiseConv2d
+from anas_zoo.ops import DynamicConv2d, DynamicDepthwiseConv2d, slice_to
 
 
 def _grads(out, *tensors):
@@ -18,7 +18,7 @@ def test_depthwise_on_small_maps_equals_the_full_kernel(size, kernel, stride):
     torch.manual_seed(0)
     layer = DynamicDepthwiseConv2d(8, 7, stride)
     x = torch.randn(4, 6, size, size).contiguous(memory_format=torch.channels_last).requires_grad_()
-    full = layer.weight[:6, :, (7 - kernel) // 2:(7 + kernel) // 2, (7 - kernel) // 2:(7 + kernel) // 2]
+    full = slice_to(layer.weight, (6, 1, kernel, kernel))
     expected = F.conv2d(x, full, None, stride, kernel // 2, 1, 6)
     got = layer(x, kernel)
     assert got.shape == expected.shape

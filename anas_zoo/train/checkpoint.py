@@ -86,14 +86,6 @@ def slim_checkpoint(source: str | Path, target: str | Path) -> Path:
     return atomic_write(Path(target), lambda tmp: save_file(kept, tmp, metadata={"anas_zoo": json.dumps(meta)}))
 
 
-def load_supernet(path: str | Path) -> SuperNet:
-    """Rebuild the supernet stored in a training checkpoint (strict load, CPU, train mode)."""
-    tensors, meta = read_checkpoint(path)
-    model = SuperNet(meta["space"], meta["num_classes"], meta["dropout"], meta["drop_connect"])
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
-    return model
-
-
 def _load_model(path: Path, tensors: dict, meta: dict, model: SuperNet) -> None:
     if meta["space"] != model.space.name or meta["num_classes"] != model.num_classes:
         raise CheckpointError(
@@ -101,6 +93,14 @@ def _load_model(path: Path, tensors: dict, meta: dict, model: SuperNet) -> None:
             f"not '{model.space.name}' with {model.num_classes}"
         )
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+
+
+def load_supernet(path: str | Path) -> SuperNet:
+    """Rebuild the supernet stored in a training checkpoint (strict load, CPU, train mode)."""
+    tensors, meta = read_checkpoint(path)
+    model = SuperNet(meta["space"], meta["num_classes"], meta["dropout"], meta["drop_connect"])
+    _load_model(Path(path), tensors, meta, model)
+    return model
 
 
 def load_weights(path: str | Path, model: SuperNet) -> dict:
