@@ -152,6 +152,12 @@ def test_init_from_refuses_a_supernet_of_another_space(tmp_path):
         restart.fit()
 
 
+def test_init_from_a_missing_file_names_the_key_and_the_path(tmp_path):
+    restart = Trainer(tiny_config(tmp_path, init_from=str(tmp_path / "nope.safetensors")), synthetic_data())
+    with pytest.raises(CheckpointError, match="init_from: checkpoint .*nope.safetensors does not exist"):
+        restart.fit()
+
+
 def test_evaluate_subnet_calibrates_bn_then_scores(tmp_path):
     trainer = Trainer(tiny_config(tmp_path), synthetic_data())
     bn = trainer.model.stem.bn

@@ -36,7 +36,7 @@ from anas_zoo.provenance import source_commit
 from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.supernet import SuperNet
 from anas_zoo.train.calibrate import calibrate_bn
-from anas_zoo.train.checkpoint import load_weights, restore, save_checkpoint
+from anas_zoo.train.checkpoint import CheckpointError, load_weights, restore, save_checkpoint
 from anas_zoo.train.data import (
     CIFAR10_CLASSES,
     FolderLoader,
@@ -469,7 +469,11 @@ class Trainer:
         else:
             start = {"event": "start", "config": c.to_dict(), "runtime": self.runtime, "torch": torch.__version__}
             if c.init_from:
-                meta = load_weights(c.init_from, self.model)
+                try:
+                    meta = load_weights(c.init_from, self.model)
+                except CheckpointError as e:
+                    raise CheckpointError(f"init_from: {e}; give a supernet checkpoint of this space (anas-train's "
+                                          "last.safetensors, or the slimmed one anas-zoo extract writes)") from None
                 start["init_from"] = {"path": c.init_from, "step": meta["state"].get("step"),
                                       "source": meta["state"].get("source")}
             self.save()
