@@ -40,7 +40,8 @@ class DynamicConv2d(nn.Module):
         weight = slice_to(self.weight, (out_channels, x.shape[1], kernel, kernel))
         bias = None if self.bias is None else self.bias[:out_channels]
         if kernel == 1 and x.shape[-2] * x.shape[-1] == 1:
-            # A 1x1 conv of a 1x1 map is a matrix product: on CPU a GEMM trains ~2x faster than oneDNN's conv.
+            # A 1x1 conv of a 1x1 map is a matrix product: on CPU a GEMM trains ~2x faster than oneDNN's conv
+            # (benchmarks/small_map_ops.py).
             return F.linear(x.flatten(1), weight.flatten(1), bias)[:, :, None, None]
         return F.conv2d(x, weight, bias, self.stride, kernel // 2)
 
@@ -57,7 +58,8 @@ class DynamicDepthwiseConv2d(nn.Module):
     def forward(self, x: torch.Tensor, kernel: int) -> torch.Tensor:
         channels = x.shape[1]
         # Taps farther than size-1 from the centre only ever meet zero padding: on small maps a 5x5 kernel
-        # computes exactly what its central 3x3 (2x2 map) or 1x1 (1x1 map) does, and trains many times faster.
+        # computes exactly what its central 3x3 (2x2 map) or 1x1 (1x1 map) does, and trains up to ~40x faster
+        # (benchmarks/small_map_ops.py).
         kernel = min(kernel, 2 * max(x.shape[-2:]) - 1)
         weight = slice_to(self.weight, (channels, 1, kernel, kernel))
         return F.conv2d(x, weight, None, self.stride, kernel // 2, 1, channels)
