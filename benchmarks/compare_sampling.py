@@ -39,10 +39,11 @@ def evaluate_method(name: str, supernet: str, search_dir: str, data: str | None)
     genomes = [ArchConfig.from_dict(m["genome"]) for m in family] + [space.min_arch(), space.max_arch()]
     labels = [f"a{i}" for i in range(len(family))] + ["smallest", "largest"]
     unique = list(dict.fromkeys(genomes))  # the smallest subnet is often a0 too: extract and evaluate it once
-    first_label = {g: labels[genomes.index(g)] for g in unique}
     with tempfile.TemporaryDirectory() as tmp:
-        extracted = extract_weights(supernet, unique, [f"{name}_{first_label[g]}" for g in unique], tmp, name, data)
-    records = [dict(zip(unique, extracted))[g] for g in genomes]
+        extracted = extract_weights(supernet, unique, [f"{name}_{labels[genomes.index(g)]}" for g in unique], tmp,
+                                    name, data)
+    by_genome = dict(zip(unique, extracted))
+    records = [by_genome[g] for g in genomes]
     held_out = {json.dumps(m["genome"], sort_keys=True): m["accuracy"] for m in pareto["members"]}
     rows = []
     for label, record, member in zip(labels, records, [*family, None, None]):
