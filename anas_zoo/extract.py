@@ -66,8 +66,10 @@ def extract_weights(
     training = {
         "supernet_sha256": sha256_of(supernet_path),
         "steps": state.get("step"),
+        "train_seconds": state.get("train_seconds"),
         "recipe": recipe,
         "source": state.get("source"),
+        "lineage": state.get("lineage", []),
     }
     records = []
     for i, (arch, name) in enumerate(zip(genomes, names)):

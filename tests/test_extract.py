@@ -20,7 +20,9 @@ from anas_zoo.train.calibrate import calibrate_bn
 from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
 
 RECIPE = {"config": {"data": "cifar10", "holdout_fraction": 0.5, "seed": 3, "sampler": "bestup"}, "step": 42,
-          "source": {"commit": "abc123", "dirty": False}}
+          "source": {"commit": "abc123", "dirty": False}, "train_seconds": 7.5,
+          "lineage": [{"path": "runs/a/last.safetensors", "sha256": "0" * 64, "step": 9, "train_seconds": 3.0,
+                       "source": {"commit": "abc000", "dirty": False}, "recipe": {"epochs": 1}}]}
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,9 @@ def test_extracted_weights_carry_a_complete_record_and_reproduce_it(setup, tmp_p
         assert record["genome"] == arch.to_dict() and record["preprocessing"]["resolution"] == arch.resolution
         assert record["classes"][0] == "airplane" and record["license"] == "apache-2.0"
         assert record["calibration"]["images"] == 30 and record["calibration"]["seed"] == 3
-        assert record["training"] == {"supernet_sha256": sha256_of(checkpoint), "steps": 42,
-                                      "recipe": RECIPE["config"], "source": RECIPE["source"]}
+        assert record["training"] == {"supernet_sha256": sha256_of(checkpoint), "steps": 42, "train_seconds": 7.5,
+                                      "recipe": RECIPE["config"], "source": RECIPE["source"],
+                                      "lineage": RECIPE["lineage"]}
         assert "held_out_top1" in record["search"]
         metric = record["metrics"][0]
         assert (metric["dataset"], metric["split"], metric["samples"], metric["source"]) == ("cifar10", "test", 60,

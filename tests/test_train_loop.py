@@ -8,6 +8,7 @@ import pytest
 import torch
 from train_helpers import TINY, params, synthetic_data, tiny_config
 
+from anas_zoo.fileio import sha256_of
 from anas_zoo.train.checkpoint import CheckpointError, slim_checkpoint
 from anas_zoo.train.loop import Trainer, TrainingError, evaluate_subnet
 
@@ -142,6 +143,33 @@ def test_init_from_starts_a_fresh_run_from_a_supernets_weights(tmp_path):
     restart = Trainer(tiny_config(tmp_path / "c", init_from=str(slim)), synthetic_data())
     restart.fit(max_steps=2)
     assert restart.step == 2 and not torch.equal(restart.model.stem.conv.weight, first.model.stem.conv.weight)
+
+
+def test_a_warm_started_run_records_the_runs_its_weights_come_from(tmp_path):
+    first = Trainer(tiny_config(tmp_path / "a", epochs=1), synthetic_data())
+    first.fit(max_steps=3)
+    second = Trainer(tiny_config(tmp_path / "b", init_from=str(tmp_path / "a" / "last.safetensors"), epochs=2),
+                     synthetic_data())
+    second.fit(max_steps=2)
+    third = Trainer(tiny_config(tmp_path / "c", init_from=str(tmp_path / "b" / "last.safetensors")), synthetic_data())
+    third.fit(max_steps=1)
+    resumed = Trainer(tiny_config(tmp_path / "c", init_from=str(tmp_path / "b" / "last.safetensors")), synthetic_data())
+    resumed.load(tmp_path / "c" / "last.safetensors")
+    assert [(p["path"], p["step"], p["recipe"]["epochs"]) for p in resumed.lineage] == [
+        (str(tmp_path / "a" / "last.safetensors"), 3, 1), (str(tmp_path / "b" / "last.safetensors"), 2, 2)]
+    assert resumed.lineage[0]["train_seconds"] == round(first.train_seconds, 3) > 0
+    assert resumed.lineage[1]["sha256"] == sha256_of(tmp_path / "b" / "last.safetensors")
+    assert resumed.lineage[1]["source"] == second.source
+
+
+def test_training_time_adds_up_across_a_resume(tmp_path):
+    first = Trainer(tiny_config(tmp_path), synthetic_data())
+    first.fit(max_steps=2)
+    resumed = Trainer(tiny_config(tmp_path, resume="auto"), synthetic_data())
+    resumed.load(tmp_path / "last.safetensors")
+    assert resumed.train_seconds == round(first.train_seconds, 3) > 0
+    summary = Trainer(tiny_config(tmp_path, resume="auto"), synthetic_data()).fit(max_steps=4)
+    assert summary["train_seconds"] > resumed.train_seconds
 
 
 def test_init_from_refuses_a_supernet_of_another_space(tmp_path):

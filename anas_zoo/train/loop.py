@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from anas_zoo.evaluate import evaluate
+from anas_zoo.fileio import sha256_of
 from anas_zoo.provenance import source_commit
 from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.supernet import SuperNet
@@ -237,6 +238,8 @@ class Trainer:
         self.lr_scale = 1.0
         self.failures = 0
         self.best_max_top1 = 0.0
+        self.train_seconds = 0.0  # wall time of this run's steps, evaluations and checkpoints, across resumes
+        self.lineage: list[dict] = []  # the earlier runs this one's weights come from (init_from), oldest first
         self._stop_signal: int | None = None
         self._metrics = None
 
@@ -385,6 +388,8 @@ class Trainer:
             "lr_scale": self.lr_scale,
             "failures": self.failures,
             "best_max_top1": self.best_max_top1,
+            "train_seconds": round(self.train_seconds, 3),
+            "lineage": self.lineage,
             "config": self.config.to_dict(),
             "world_size": self.world,
             "source": self.source,
@@ -413,6 +418,8 @@ class Trainer:
         self.lr_scale = float(state["lr_scale"])
         self.failures = int(state["failures"])
         self.best_max_top1 = float(state["best_max_top1"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        self.lineage = state.get("lineage", [])
 
     # ----- evaluation --------------------------------------------------------------------------
     def validate(self) -> dict:
@@ -448,9 +455,9 @@ class Trainer:
                 f"training diverged {self.failures} times (last: {reason} at step {self.step}); giving up. "
                 f"Lower lr (now x{self.lr_scale:g}) or check the data"
             )
-        failures, lr_scale = self.failures, self.lr_scale * self.config.lr_backoff
+        failures, lr_scale, seconds = self.failures, self.lr_scale * self.config.lr_backoff, self.train_seconds
         self.load(self.checkpoint_path)
-        self.failures, self.lr_scale = failures, lr_scale
+        self.failures, self.lr_scale, self.train_seconds = failures, lr_scale, seconds
         self._log({"event": "resumed", "step": self.step, "lr_scale": self.lr_scale})
 
     def _on_signal(self, signum, frame) -> None:
@@ -474,8 +481,11 @@ class Trainer:
                 except CheckpointError as e:
                     raise CheckpointError(f"init_from: {e}; give a supernet checkpoint of this space (anas-train's "
                                           "last.safetensors, or the slimmed one anas-zoo extract writes)") from None
-                start["init_from"] = {"path": c.init_from, "step": meta["state"].get("step"),
-                                      "source": meta["state"].get("source")}
+                parent = meta["state"]
+                start["init_from"] = {"path": c.init_from, "sha256": sha256_of(c.init_from), "step": parent.get("step"),
+                                      "train_seconds": parent.get("train_seconds"), "source": parent.get("source"),
+                                      "recipe": parent.get("config")}
+                self.lineage = [*parent.get("lineage", []), start["init_from"]]
             self.save()
             self._log(start)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -496,6 +506,7 @@ class Trainer:
                     continue
                 self.step += 1
                 now = time.perf_counter()
+                self.train_seconds += now - tic
                 speed = images / max(now - tic, 1e-9)
                 tic = now
                 bar.update(1)
@@ -514,9 +525,12 @@ class Trainer:
             self.save()
             if self._stop_signal is None and self.step >= stop_at:
                 last_eval = self._validate_and_check(final=True)
+                self.train_seconds += time.perf_counter() - tic
+                self.save()  # again, with the final evaluation's time
             summary = {
                 "step": self.step,
                 "total_steps": self.total_steps,
+                "train_seconds": round(self.train_seconds, 1),
                 "interrupted": self._stop_signal is not None,
                 "checkpoint": str(self.checkpoint_path),
                 "validation": last_eval,
