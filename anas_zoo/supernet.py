@@ -103,6 +103,13 @@ class SuperNet(nn.Module):
         self.regularize = False
         self.set_active(self.space.max_arch())
 
+    def zero_init_residual(self) -> None:
+        """Start every MBConv block as its shortcut (scale 0 in its last BN), as BigNAS trains its supernets:
+        a deep sub-network then begins as a shallow one, which speeds up early training."""
+        for stage in self.stages:
+            for block in stage:
+                nn.init.zeros_(block.project.bn.weight)
+
     # ----- choosing a sub-network --------------------------------------------------------------
     def set_active(self, arch: ArchConfig, regularize: bool = False) -> None:
         """Make ``arch`` the sub-network that :meth:`forward` runs."""

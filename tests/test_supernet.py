@@ -154,3 +154,22 @@ def test_unknown_genome_rejected_by_supernet():
     with pytest.raises(ValueError, match=r"width\[1\]=40"):
         net.set_active(ArchConfig(192, (16, 40, 24, 32, 64, 112, 192, 216, 1792), (1,) + (3,) * 5 + (1,),
                                   (3,) * 7, (1, 4, 4, 4, 4, 6, 6)))
+
+
+def test_zero_init_residual_starts_every_block_as_its_shortcut():
+    torch.manual_seed(0)
+    net = SuperNet("cifar10", dropout=0.0, drop_connect=0.0)
+    net.zero_init_residual()
+    arch = net.space.max_arch()
+    net.set_active(arch)
+    plans = net.space.plan(arch, net.num_classes).blocks
+    blocks = [block for stage in net.stages for block in stage]
+    seen = []
+    for block, plan in zip(blocks, plans):
+        block.register_forward_hook(lambda m, inputs, out, plan=plan: seen.append((m, plan, inputs[0], out)))
+    net.train()
+    net(torch.randn(4, 3, 32, 32))
+    assert len(seen) == len(plans) > 0
+    for block, plan, x, out in seen:
+        expected = x if plan.identity_shortcut else block.shortcut(x, plan.c_out)
+        torch.testing.assert_close(out, expected, rtol=0, atol=0)

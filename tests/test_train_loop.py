@@ -203,3 +203,11 @@ def test_unknown_config_keys_are_named():
 
     with pytest.raises(ValueError, match="unknown config keys \\['lrr'\\]"):
         TrainConfig.from_dict({"lrr": 0.1})
+
+
+def test_zero_init_residual_is_a_recipe_switch(tmp_path):
+    def project_scales(trainer):
+        return torch.cat([block.project.bn.weight.detach() for stage in trainer.model.stages for block in stage])
+
+    assert not project_scales(Trainer(tiny_config(tmp_path / "a", zero_init_residual=True), synthetic_data())).any()
+    assert project_scales(Trainer(tiny_config(tmp_path / "b"), synthetic_data())).all()

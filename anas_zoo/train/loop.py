@@ -120,6 +120,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     dropout: float = 0.2
     drop_connect: float = 0.2
+    zero_init_residual: bool = False  # each block starts as its shortcut (BigNAS); off keeps older recipes exact
     bn_momentum: float = 0.0
     sampler: str = "bestup"
     k: int = 3
@@ -218,6 +219,8 @@ class Trainer:
 
         torch.manual_seed(c.seed)
         self.model = SuperNet(self.space, self.num_classes, c.dropout, c.drop_connect).to(self.device)
+        if c.zero_init_residual:
+            self.model.zero_init_residual()
         for m in self.model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.momentum = c.bn_momentum
