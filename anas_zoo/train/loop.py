@@ -340,7 +340,7 @@ class Trainer:
         return lr * self.lr_scale
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict:
-        """One sandwich step on a (per-rank) batch: largest, ``num_sampled`` attentive/uniform, smallest."""
+        """One SGD step on a (per-rank) batch: the sub-networks of :meth:`subnet_losses`, gradients summed."""
         c = self.config
         self.model.train()
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
@@ -349,19 +349,7 @@ class Trainer:
         lr = self.lr_at(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-
-        largest = self.space.max_arch()
-        loss_max, teacher = self._forward_backward(
-            largest, micro, lambda z, t, i: label_smoothing_ce(z, t, c.label_smoothing), regularize=True
-        )
-        kd = self._kd_loss(teacher)
-        losses = {"max": loss_max}
-        for slot in range(c.num_sampled):
-            candidates = self.sampler.candidates(self.rng)
-            scores = self._score(candidates, micro) if self.sampler.needs_scores else [0.0]
-            arch = self.sampler.pick(candidates, scores)
-            losses[f"sampled{slot}"], _ = self._forward_backward(arch, micro, kd)
-        losses["min"], _ = self._forward_backward(self.space.min_arch(), micro, kd)
+        losses = self.subnet_losses(micro)
 
         self._reduce_gradients(1.0 / (c.grad_accum * self.world))
         if c.clip_grad:
@@ -375,6 +363,24 @@ class Trainer:
         if finite:
             self.optimizer.step()
         return {"loss": sum(values), **{f"loss_{k}": v for k, v in zip(losses, values)}, "lr": lr, "finite": finite}
+
+    def subnet_losses(self, micro: list) -> dict[str, torch.Tensor]:
+        """The sandwich rule (gradients accumulate): largest on the labels, ``num_sampled`` attentive/uniform
+        sub-networks and the smallest distilled from it in place. Returns each one's summed loss."""
+        c = self.config
+        largest = self.space.max_arch()
+        loss_max, teacher = self._forward_backward(
+            largest, micro, lambda z, t, i: label_smoothing_ce(z, t, c.label_smoothing), regularize=True
+        )
+        kd = self._kd_loss(teacher)
+        losses = {"max": loss_max}
+        for slot in range(c.num_sampled):
+            candidates = self.sampler.candidates(self.rng)
+            scores = self._score(candidates, micro) if self.sampler.needs_scores else [0.0]
+            arch = self.sampler.pick(candidates, scores)
+            losses[f"sampled{slot}"], _ = self._forward_backward(arch, micro, kd)
+        losses["min"], _ = self._forward_backward(self.space.min_arch(), micro, kd)
+        return losses
 
     def _kd_loss(self, teacher: list[torch.Tensor]):
         c = self.config

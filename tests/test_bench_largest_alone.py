@@ -1,0 +1,27 @@
+"""benchmarks/largest_alone.py: the same Trainer, a step that holds the largest subnet only."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+from train_helpers import synthetic_data, tiny_config
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "largest_alone.py"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("largest_alone", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_step_trains_the_largest_subnet_on_the_labels_only(tmp_path):
+    trainer = _module().LargestAlone(tiny_config(tmp_path, epochs=2, log_every=1), synthetic_data())
+    summary = trainer.fit()
+    steps = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert len(steps) == summary["step"] == trainer.total_steps
+    assert all(set(s) >= {"loss_max"} and not any(k.startswith(("loss_sampled", "loss_min")) for k in s) for s in steps)
+    assert all(s["loss"] == s["loss_max"] for s in steps)
+    assert steps[-1]["loss"] < steps[0]["loss"]
+    assert summary["validation"]["max"]["samples"] > 0
