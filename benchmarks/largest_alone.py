@@ -13,7 +13,6 @@ import argparse
 
 from anas_zoo.cli.common import print_json
 from anas_zoo.cli.train import load_config
-from anas_zoo.train.losses import label_smoothing_ce
 from anas_zoo.train.loop import Trainer
 
 
@@ -21,10 +20,7 @@ class LargestAlone(Trainer):
     """A :class:`Trainer` whose step holds the largest subnet only."""
 
     def subnet_losses(self, micro: list) -> dict:
-        smoothing = self.config.label_smoothing
-        loss, _ = self._forward_backward(
-            self.space.max_arch(), micro, lambda z, t, i: label_smoothing_ce(z, t, smoothing), regularize=True
-        )
+        loss, _ = self._forward_backward(self.space.max_arch(), micro, self.label_loss, regularize=True)
         return {"max": loss}
 
 

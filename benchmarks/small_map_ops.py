@@ -48,15 +48,15 @@ def main() -> None:
         layer = DynamicDepthwiseConv2d(channels, kernel, 1)
         x = torch.randn(args.batch, channels, size, size).contiguous(memory_format=torch.channels_last)
         x.requires_grad_()
-        plain = fwd_bwd_ms(lambda t: F.conv2d(t, layer.weight, None, 1, kernel // 2, 1, channels), x)
+        plain = fwd_bwd_ms(lambda t, w=layer.weight, k=kernel, c=channels: F.conv2d(t, w, None, 1, k // 2, 1, c), x)
         rows.append({"op": f"depthwise {kernel}x{kernel}", "shape": [args.batch, channels, size, size],
-                     "conv2d_ms": plain, "supernet_ms": fwd_bwd_ms(lambda t: layer(t, kernel), x)})
+                     "conv2d_ms": plain, "supernet_ms": fwd_bwd_ms(lambda t, op=layer, k=kernel: op(t, k), x)})
     for c_in, c_out in POINTWISE:
         layer = DynamicConv2d(c_in, c_out)
         x = torch.randn(args.batch, c_in, 1, 1).contiguous(memory_format=torch.channels_last).requires_grad_()
         rows.append({"op": f"1x1 conv -> {c_out}", "shape": [args.batch, c_in, 1, 1],
-                     "conv2d_ms": fwd_bwd_ms(lambda t: F.conv2d(t, layer.weight), x),
-                     "supernet_ms": fwd_bwd_ms(lambda t: layer(t, c_out), x)})
+                     "conv2d_ms": fwd_bwd_ms(lambda t, w=layer.weight: F.conv2d(t, w), x),
+                     "supernet_ms": fwd_bwd_ms(lambda t, op=layer, c=c_out: op(t, c), x)})
     for row in rows:
         row["speedup"] = round(row["conv2d_ms"] / row["supernet_ms"], 2)
         row["conv2d_ms"], row["supernet_ms"] = round(row["conv2d_ms"], 3), round(row["supernet_ms"], 3)

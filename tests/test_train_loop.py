@@ -10,6 +10,7 @@ from train_helpers import TINY, params, synthetic_data, tiny_config
 
 from anas_zoo.fileio import sha256_of
 from anas_zoo.train.checkpoint import CheckpointError, slim_checkpoint
+from anas_zoo.train.losses import label_smoothing_ce, soft_target_ce
 from anas_zoo.train.loop import Trainer, TrainingError, evaluate_subnet
 
 
@@ -211,3 +212,22 @@ def test_zero_init_residual_is_a_recipe_switch(tmp_path):
 
     assert not project_scales(Trainer(tiny_config(tmp_path / "a", zero_init_residual=True), synthetic_data())).any()
     assert project_scales(Trainer(tiny_config(tmp_path / "b"), synthetic_data())).all()
+
+
+def test_the_other_subnets_learn_from_the_labels_during_the_distillation_warmup(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, distill_warmup_epochs=1, dropout=0.0, drop_connect=0.0), synthetic_data())
+    x, y = next(iter(trainer.train_loader))
+    x = x.float()
+
+    def logits(arch):
+        trainer.model.set_active(arch)
+        with torch.no_grad():
+            return trainer.model(trainer._input(x, arch))
+
+    smallest, largest = trainer.space.min_arch(), trainer.space.max_arch()
+    expected = {"labels": label_smoothing_ce(logits(smallest), y, trainer.config.label_smoothing),
+                "teacher": soft_target_ce(logits(smallest), logits(largest))}
+    assert not torch.isclose(expected["labels"], expected["teacher"])
+    for step, source in ((trainer.steps_per_epoch - 1, "labels"), (trainer.steps_per_epoch, "teacher")):
+        trainer.step = step
+        torch.testing.assert_close(trainer.subnet_losses([(x, y)])["min"], expected[source])

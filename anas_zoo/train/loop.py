@@ -128,6 +128,7 @@ class TrainConfig:
     rank_subbatch: int | None = None  # rank candidates on the first N images of each micro-batch
     predictor: str | None = None  # JSON file of an AccuracyPredictor: rank by it instead of the minibatch loss
     distill: str = "kd"  # 'kd' (soft-target CE) or 'alpha' (AlphaNet α-divergence)
+    distill_warmup_epochs: float = 0.0  # the other subnets learn from the labels until the largest is worth copying
     alpha_min: float = -1.0
     alpha_max: float = 1.0
     alpha_clip: float = 5.0
@@ -366,21 +367,23 @@ class Trainer:
 
     def subnet_losses(self, micro: list) -> dict[str, torch.Tensor]:
         """The sandwich rule (gradients accumulate): largest on the labels, ``num_sampled`` attentive/uniform
-        sub-networks and the smallest distilled from it in place. Returns each one's summed loss."""
+        sub-networks and the smallest distilled from it in place (on the labels during the first
+        ``distill_warmup_epochs``). Returns each one's summed loss."""
         c = self.config
-        largest = self.space.max_arch()
-        loss_max, teacher = self._forward_backward(
-            largest, micro, lambda z, t, i: label_smoothing_ce(z, t, c.label_smoothing), regularize=True
-        )
-        kd = self._kd_loss(teacher)
+        loss_max, teacher = self._forward_backward(self.space.max_arch(), micro, self.label_loss, regularize=True)
+        warming_up = self.step < round(c.distill_warmup_epochs * self.steps_per_epoch)
+        student_loss = self.label_loss if warming_up else self._kd_loss(teacher)
         losses = {"max": loss_max}
         for slot in range(c.num_sampled):
             candidates = self.sampler.candidates(self.rng)
             scores = self._score(candidates, micro) if self.sampler.needs_scores else [0.0]
             arch = self.sampler.pick(candidates, scores)
-            losses[f"sampled{slot}"], _ = self._forward_backward(arch, micro, kd)
-        losses["min"], _ = self._forward_backward(self.space.min_arch(), micro, kd)
+            losses[f"sampled{slot}"], _ = self._forward_backward(arch, micro, student_loss)
+        losses["min"], _ = self._forward_backward(self.space.min_arch(), micro, student_loss)
         return losses
+
+    def label_loss(self, logits: torch.Tensor, target: torch.Tensor, micro_index: int) -> torch.Tensor:
+        return label_smoothing_ce(logits, target, self.config.label_smoothing)
 
     def _kd_loss(self, teacher: list[torch.Tensor]):
         c = self.config
