@@ -10,8 +10,8 @@ from train_helpers import TINY, params, synthetic_data, tiny_config
 
 from anas_zoo.fileio import sha256_of
 from anas_zoo.train.checkpoint import CheckpointError, slim_checkpoint
-from anas_zoo.train.losses import label_smoothing_ce, soft_target_ce
 from anas_zoo.train.loop import Trainer, TrainingError, evaluate_subnet
+from anas_zoo.train.losses import label_smoothing_ce, soft_target_ce
 
 
 def _events(out_dir):
