@@ -35,6 +35,7 @@ def test_train_then_resume_from_the_command_line(tmp_path, capsys):
         (["lr"], "not key=value"),
         (["sampler=best"], "sampler='best' is not allowed; allowed: ['uniform', 'bestup', 'worstup']"),
         (["space=nas"], "space='nas' is not allowed"),
+        (["distill_warmup_epochs=-1"], "distill_warmup_epochs must be >= 0, got -1"),
         (["--config", "/nonexistent.yaml"], "does not exist"),
     ],
 )

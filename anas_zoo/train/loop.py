@@ -180,6 +180,9 @@ class TrainConfig:
         for key in ("batch_size", "grad_accum", "k", "calib_batches", "log_every", "checkpoint_every"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        for key in ("warmup_epochs", "distill_warmup_epochs", "weight_decay", "label_smoothing"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
