@@ -153,7 +153,8 @@ def latency_rows(name: str, results_dir: str | Path = DEFAULT_RESULTS_DIR) -> li
     return rows
 
 
-def _table(header: list[str], rows: list[list]) -> str:
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A GitHub-flavoured markdown table (cards, previews and the docs' family tables)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -195,24 +196,24 @@ def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str]
                  f'model = anas_zoo.load("{HUB_PREFIX}{repo_id}")  # weights verified by sha256, eval mode\n```\n\n'
                  f"Input: {record['resolution']}×{record['resolution']} RGB images, preprocessed as "
                  f"`config.json` records:\n\n```json\n{json.dumps(pre, sort_keys=True)}\n```")
-    parts.append("## Architecture\n\n" + _table(
+    parts.append("## Architecture\n\n" + markdown_table(
         ["space", "resolution", "width \\| depth \\| kernel \\| expand", "MACs", "params", "classes"],
         [[record["space"], record["resolution"], genes.replace("|", "\\|"),
           f"{record['macs'] / 1e6:.1f} M", f"{record['params'] / 1e6:.2f} M", record["num_classes"]]])
         + "\n\nMACs count conv and linear multiply-accumulates once (the papers' \"FLOPs\").")
     metrics = record.get("metrics") or []
-    parts.append("## Metrics\n\n" + (_table(
+    parts.append("## Metrics\n\n" + (markdown_table(
         ["dataset", "split", "top-1 %", "top-5 %", "source"],
         [[m["dataset"], m.get("split", ""), m.get("top1", ""), m.get("top5", "") or "", m.get("source", "")]
          for m in metrics]) if metrics else "not measured"))
-    parts.append("## Latency\n\n" + (_table(
+    parts.append("## Latency\n\n" + (markdown_table(
         ["backend", "precision", "device", "batch", "threads", "p50 ms", "p90 ms", "p99 ms", "images/s", "results"],
         [[r.get(k, "") for k in ("backend", "precision", "device", "batch", "threads", "p50_ms", "p90_ms",
                                  "p99_ms", "images_per_s", "source")] for r in latency])
         + "\n\nMeasured with the anas_zoo latency harness; `results` names the results.csv of each row."
         if latency else "not measured"))
     if onnx:
-        parts.append("## ONNX\n\n" + _table(
+        parts.append("## ONNX\n\n" + markdown_table(
             ["file", "precision", "opset", "exporter", "max abs diff vs PyTorch", "validated", "sha256"],
             [[f"`{o['file']}`", o["precision"], o["opset"], o["exporter"],
               "" if o["max_abs_diff"] is None else f"{o['max_abs_diff']:.1e}", o["passed"],
@@ -288,7 +289,7 @@ def _csv_preview(path: Path, limit: int = 50) -> str:
     if not rows:
         return "(empty)"
     more = f"\n\n… {len(rows) - 1 - limit} more rows in `{path.name}`" if len(rows) - 1 > limit else ""
-    return _table(rows[0], rows[1:limit + 1]) + more
+    return markdown_table(rows[0], rows[1:limit + 1]) + more
 
 
 def write_results_repo(results_dir: str | Path, folder: str | Path, repo_id: str) -> dict:

@@ -1,0 +1,74 @@
+"""The bundled family's tables in README.md and MODEL_CARD.md, rendered from the weight records.
+
+    python benchmarks/family_table.py [--latency benchmarks/results/epyc_2core_kvm]
+
+Prints the README's short table and the model card's full one. Every figure comes from a
+``checkpoints/*.json`` record (MACs, params, test and held-out top-1, file size) or from the latency
+harness's ``results.csv`` under ``--latency``, so shipping a new family means pasting this output;
+``tests/test_family_tables.py`` fails while the documents and the records disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from anas_zoo.bundled import bundled_records
+from anas_zoo.hub import latency_rows, markdown_table
+from anas_zoo.store import BUNDLED_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Where the model card's latency columns were measured (the machine the card names).
+LATENCY_DIR = ROOT / "benchmarks" / "results" / "epyc_2core_kvm"
+
+
+def _test_metric(record: dict) -> dict:
+    return next(m for m in record["metrics"] if m["split"] == "test")
+
+
+def _common(record: dict) -> list[str]:
+    return [record["name"], str(record["resolution"]), f"{record['macs'] / 1e6:.2f}",
+            f"{record['params'] / 1e6:.2f} M", f"{_test_metric(record)['top1']:.2f}"]
+
+
+def readme_table(records: list[dict]) -> str:
+    """README.md's table: architecture and CIFAR-10 test accuracy."""
+    return markdown_table(["model", "res", "MMACs", "params", "CIFAR-10 test top-1", "top-5"],
+                     [_common(r) + [f"{_test_metric(r)['top5']:.2f}"] for r in records])
+
+
+def _p50(rows: list[dict], backend: str, threads: int) -> str:
+    found = [float(r["p50_ms"]) for r in rows if (r["backend"], r["precision"], r["batch"], r["threads"], r["status"])
+             == (backend, "fp32", "1", str(threads), "ok")]
+    return f"{found[0]:.2f}" if found else "–"
+
+
+def card_table(records: list[dict], latency_dir: Path = LATENCY_DIR) -> str:
+    """MODEL_CARD.md's table: also top-5, the search's held-out top-1, batch-1 p50 latency and file size."""
+    rows = []
+    for r in records:
+        timings = latency_rows(r["name"], latency_dir)
+        size = (BUNDLED_DIR / r["file"]).stat().st_size / 1e6
+        rows.append(_common(r) + [
+            f"{_test_metric(r)['top5']:.2f}", f"{100 * r['search']['held_out_top1']:.2f}",
+            f"{_p50(timings, 'ort', 1)} / {_p50(timings, 'ort', 2)}", _p50(timings, "torch", 1), f"{size:.1f} MB"])
+    return markdown_table(["model", "res", "MMACs", "params", "test top-1", "test top-5", "held-out top-1 (search)",
+                      "ORT fp32 p50 ms (1 / 2 thr)", "torch p50 ms (1 thr)", "size"], rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=Path, default=LATENCY_DIR,
+                        help="latency results folder for the card's timing columns "
+                             f"(default {LATENCY_DIR.relative_to(ROOT)})")
+    args = parser.parse_args()
+    records = bundled_records()
+    if not records:
+        parser.exit(1, f"family_table: no weight records in {BUNDLED_DIR}\n")
+    if not args.latency.is_dir():
+        parser.exit(1, f"family_table: latency folder {args.latency} does not exist\n")
+    print(f"README.md\n\n{readme_table(records)}\n\nMODEL_CARD.md\n\n{card_table(records, args.latency)}")
+
+
+if __name__ == "__main__":
+    main()
