@@ -36,6 +36,7 @@ def test_train_then_resume_from_the_command_line(tmp_path, capsys):
         (["sampler=best"], "sampler='best' is not allowed; allowed: ['uniform', 'bestup', 'worstup']"),
         (["space=nas"], "space='nas' is not allowed"),
         (["distill_warmup_epochs=-1"], "distill_warmup_epochs must be >= 0, got -1"),
+        (["time_budget_minutes=0"], "time_budget_minutes must be > 0 (or null for no budget), got 0"),
         (["--config", "/nonexistent.yaml"], "does not exist"),
     ],
 )

@@ -10,7 +10,7 @@ from train_helpers import TINY, params, synthetic_data, tiny_config
 
 from anas_zoo.fileio import sha256_of
 from anas_zoo.train.checkpoint import CheckpointError, slim_checkpoint
-from anas_zoo.train.loop import Trainer, TrainingError, evaluate_subnet
+from anas_zoo.train.loop import Trainer, TrainingError, evaluate_subnet, steps_within_budget
 from anas_zoo.train.losses import label_smoothing_ce, soft_target_ce
 
 
@@ -231,3 +231,32 @@ def test_the_other_subnets_learn_from_the_labels_during_the_distillation_warmup(
     for step, source in ((trainer.steps_per_epoch - 1, "labels"), (trainer.steps_per_epoch, "teacher")):
         trainer.step = step
         torch.testing.assert_close(trainer.subnet_losses([(x, y)])["min"], expected[source])
+
+
+def test_the_budgeted_length_counts_the_remaining_steps_and_evaluations():
+    # 10 s spent at step 10, 1 s a step, 5 s an evaluation (every 20 steps, plus the final one), 100 s budget:
+    # ending at 80 costs 10 + 70 + 4 * 5 = 100 s (evaluations at 20, 40, 60 and the end); at 81, 106 s.
+    assert steps_within_budget(100, 10, 10, 1.0, 5.0, 20, 1000) == 80
+    assert steps_within_budget(100, 10, 10, 1.0, 5.0, None, 1000) == 95
+    assert steps_within_budget(100, 10, 10, 1.0, 5.0, 20, 50) == 50
+    assert steps_within_budget(100, 200, 10, 1.0, 5.0, 20, 1000) == 10
+
+
+def test_a_spent_time_budget_ends_the_run_after_the_warmup_and_resume_keeps_the_plan(tmp_path):
+    summary = Trainer(tiny_config(tmp_path, time_budget_minutes=1e-6), synthetic_data()).fit()
+    assert summary["step"] == summary["total_steps"] == 3  # the 0.5-epoch warm-up of 6-step epochs
+    events = _events(tmp_path)
+    (budget,) = [e for e in events if e.get("event") == "budget"]
+    assert budget["step"] == budget["planned_steps"] == 3 and budget["seconds_per_step"] > 0
+    assert budget["seconds_per_eval"] > 0  # no periodic evaluation: the plan timed one itself
+    assert [e["step"] for e in events if e.get("event") == "eval"] == [3, 3]
+    resumed = Trainer(tiny_config(tmp_path, time_budget_minutes=1e-6, resume="auto"), synthetic_data())
+    assert resumed.fit()["total_steps"] == 3 and resumed.planned_steps == 3
+
+
+def test_an_ample_time_budget_leaves_the_schedule_as_the_epochs_set_it(tmp_path):
+    plain = Trainer(tiny_config(tmp_path / "a"), synthetic_data())
+    budgeted = Trainer(tiny_config(tmp_path / "b", time_budget_minutes=1e6), synthetic_data())
+    assert plain.fit()["step"] == budgeted.fit()["step"] == budgeted.planned_steps == 12
+    assert [e["lr"] for e in _events(tmp_path / "a") if "lr" in e] == [
+        e["lr"] for e in _events(tmp_path / "b") if "lr" in e]

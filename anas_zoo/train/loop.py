@@ -112,6 +112,7 @@ class TrainConfig:
     grad_accum: int = 1  # micro-batches per step (a global batch split like ranks split it)
     epochs: float = 1.0
     max_steps: int | None = None  # stop early (the schedule still follows ``epochs``)
+    time_budget_minutes: float | None = None  # after the lr warm-up, shorten the cosine so the run ends within this
     lr: float = 0.1  # per 256 images of the global batch
     warmup_epochs: float = 0.0
     momentum: float = 0.9
@@ -183,6 +184,8 @@ class TrainConfig:
         for key in ("warmup_epochs", "distill_warmup_epochs", "weight_decay", "label_smoothing"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
+            raise ValueError(f"time_budget_minutes must be > 0 (or null for no budget), got {self.time_budget_minutes}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -246,6 +249,8 @@ class Trainer:
         self.failures = 0
         self.best_max_top1 = 0.0
         self.train_seconds = 0.0  # wall time of this run's steps, evaluations and checkpoints, across resumes
+        self.eval_seconds, self.evals = 0.0, 0  # the validations' share of it, and their number
+        self.planned_steps: int | None = None  # total_steps as fitted to time_budget_minutes, once planned
         self.lineage: list[dict] = []  # the earlier runs this one's weights come from (init_from), oldest first
         self._stop_signal: int | None = None
         self._metrics = None
@@ -404,6 +409,9 @@ class Trainer:
             "failures": self.failures,
             "best_max_top1": self.best_max_top1,
             "train_seconds": round(self.train_seconds, 3),
+            "eval_seconds": round(self.eval_seconds, 3),
+            "evals": self.evals,
+            "planned_steps": self.planned_steps,
             "lineage": self.lineage,
             "config": self.config.to_dict(),
             "world_size": self.world,
@@ -434,6 +442,10 @@ class Trainer:
         self.failures = int(state["failures"])
         self.best_max_top1 = float(state["best_max_top1"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
+        self.eval_seconds, self.evals = float(state.get("eval_seconds", 0.0)), int(state.get("evals", 0))
+        self.planned_steps = state.get("planned_steps")
+        if self.planned_steps is not None:
+            self.total_steps = self.planned_steps
         self.lineage = state.get("lineage", [])
 
     # ----- evaluation --------------------------------------------------------------------------
@@ -481,7 +493,6 @@ class Trainer:
     def fit(self, max_steps: int | None = None) -> dict:
         """Train until the schedule ends (or ``max_steps``, or a signal); returns a summary."""
         c = self.config
-        stop_at = min(self.total_steps, max_steps or c.max_steps or self.total_steps)
         resume = c.resume
         if resume == "auto":
             resume = self.checkpoint_path if self.checkpoint_path.exists() else None
@@ -503,6 +514,8 @@ class Trainer:
                 self.lineage = [*parent.get("lineage", []), start["init_from"]]
             self.save()
             self._log(start)
+        stop_at = min(self.total_steps, max_steps or c.max_steps or self.total_steps)
+        planning_step = max(1, round(c.warmup_epochs * self.steps_per_epoch)) if c.time_budget_minutes else None
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(total=stop_at, initial=self.step, disable=not c.progress or self.rank != 0, unit="step")
         images = c.batch_size * c.grad_accum * self.world
@@ -535,6 +548,10 @@ class Trainer:
                         batches = self.train_loader.forever()
                         bar.n = self.step
                         continue
+                if self.planned_steps is None and planning_step is not None and self.step >= planning_step:
+                    stop_at = min(stop_at, self._plan_budget(self.train_seconds + time.perf_counter() - tic,
+                                                             eval_interval))
+                    bar.total = stop_at
                 if self.step % c.checkpoint_every == 0:
                     self.save()
             self.save()
@@ -561,9 +578,33 @@ class Trainer:
                 self._metrics.close()
                 self._metrics = None
 
+    def _plan_budget(self, spent: float, eval_interval: int | None) -> int:
+        """Fix ``total_steps`` to the steps that fit in ``time_budget_minutes``, timed on the steps so far (the
+        lr warm-up is the probe, so the cosine starts on the planned length); all ranks adopt rank 0's plan."""
+        if not self.evals:
+            tic = time.perf_counter()
+            self._validate_and_check()
+            spent += time.perf_counter() - tic
+        step_seconds = (spent - self.eval_seconds) / self.step
+        eval_seconds = self.eval_seconds / self.evals
+        planned = steps_within_budget(60 * self.config.time_budget_minutes, spent, self.step, step_seconds,
+                                      eval_seconds, eval_interval, self.total_steps)
+        if self.world > 1:
+            shared = torch.tensor([planned], device=self.device)
+            dist.broadcast(shared, 0)
+            planned = int(shared.item())
+        self.planned_steps = self.total_steps = planned
+        self._log({"event": "budget", "step": self.step, "planned_steps": planned,
+                   "epochs": planned / self.steps_per_epoch, "seconds_per_step": round(step_seconds, 3),
+                   "seconds_per_eval": round(eval_seconds, 3), "budget_minutes": self.config.time_budget_minutes})
+        return planned
+
     def _validate_and_check(self, final: bool = False) -> dict:
         """Per-epoch min/max validation; a collapse to chance after learning triggers a rollback."""
+        tic = time.perf_counter()
         result = self.validate()
+        self.eval_seconds += time.perf_counter() - tic
+        self.evals += 1
         top1 = result["max"]["top1"]
         self._log({"event": "eval", "step": self.step, "epoch": self.step / self.steps_per_epoch,
                    **{f"{n}_{k}": v for n, r in result.items() for k, v in r.items()}})
@@ -573,6 +614,20 @@ class Trainer:
             return {**result, "rolled_back": True}
         self.best_max_top1 = max(self.best_max_top1, top1)
         return result
+
+
+def steps_within_budget(budget: float, spent: float, step: int, step_seconds: float, eval_seconds: float,
+                        eval_interval: int | None, total_steps: int) -> int:
+    """The last step T <= ``total_steps`` (and >= ``step``) at which a run that has spent ``spent`` of ``budget``
+    seconds at ``step`` ends in time: its remaining steps, the evaluations among them (every ``eval_interval``
+    steps before T) and the final one."""
+    planned = step
+    for end in range(step + 1, total_steps + 1):
+        evals = 1 + ((end - 1) // eval_interval - step // eval_interval if eval_interval else 0)
+        if spent + (end - step) * step_seconds + evals * eval_seconds > budget:
+            break
+        planned = end
+    return planned
 
 
 def _take(iterable: Iterable, n: int) -> list:
