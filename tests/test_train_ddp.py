@@ -3,6 +3,7 @@ one process that splits the same global batch into the same two micro-batches (g
 
 Dropout and drop-connect are off: their random masks are per process by design."""
 
+import json
 import os
 import subprocess
 import sys
@@ -27,11 +28,15 @@ def test_two_gloo_ranks_agree_with_each_other_and_with_one_process(tmp_path):
     rank0, rank1 = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
 
     single = Trainer(
-        tiny_config(tmp_path / "single", dropout=0.0, drop_connect=0.0, batch_size=8, grad_accum=2), synthetic_data()
+        tiny_config(tmp_path / "single", dropout=0.0, drop_connect=0.0, batch_size=8, grad_accum=2,
+                    time_budget_minutes=1e6), synthetic_data()
     )
     single.fit(max_steps=STEPS)
     reference = params(single.model)
     initial = params(Trainer(tiny_config(tmp_path / "init"), synthetic_data()).model)
+
+    plans = [json.loads((tmp_path / f"rank{r}.json").read_text())["planned_steps"] for r in (0, 1)]
+    assert plans == [12, 12]  # both ranks adopt one plan: the whole 2-epoch schedule fits the ample budget
 
     moved = 0
     for key, value in rank0.items():
