@@ -41,3 +41,13 @@ def atomic_write(path: str | Path, content: str | bytes | Callable[[Path], objec
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def save_png(fig, path: str | Path, dpi: float | str = "figure") -> Path:
+    """Write a matplotlib figure as PNG with :func:`atomic_write`, then close it (plots are written once)."""
+    import matplotlib.pyplot as plt
+
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    finally:
+        plt.close(fig)

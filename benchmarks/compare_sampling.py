@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from anas_zoo.extract import extract_weights
-from anas_zoo.fileio import atomic_write
+from anas_zoo.fileio import atomic_write, save_png
 from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.train.checkpoint import read_checkpoint
 
@@ -119,10 +119,7 @@ def plot(methods: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    atomic_write(path, buffer.getvalue())
+    save_png(fig, path)
 
 
 def _csv(rows: list[dict]) -> str:

@@ -34,7 +34,7 @@ def _common(record: dict) -> list[str]:
 def readme_table(records: list[dict]) -> str:
     """README.md's table: architecture and CIFAR-10 test accuracy."""
     return markdown_table(["model", "res", "MMACs", "params", "CIFAR-10 test top-1", "top-5"],
-                     [_common(r) + [f"{_test_metric(r)['top5']:.2f}"] for r in records])
+                          [_common(r) + [f"{_test_metric(r)['top5']:.2f}"] for r in records])
 
 
 def _p50(rows: list[dict], backend: str, threads: int) -> str:
@@ -53,7 +53,7 @@ def card_table(records: list[dict], latency_dir: Path = LATENCY_DIR) -> str:
             f"{_test_metric(r)['top5']:.2f}", f"{100 * r['search']['held_out_top1']:.2f}",
             f"{_p50(timings, 'ort', 1)} / {_p50(timings, 'ort', 2)}", _p50(timings, "torch", 1), f"{size:.1f} MB"])
     return markdown_table(["model", "res", "MMACs", "params", "test top-1", "test top-5", "held-out top-1 (search)",
-                      "ORT fp32 p50 ms (1 / 2 thr)", "torch p50 ms (1 thr)", "size"], rows)
+                           "ORT fp32 p50 ms (1 / 2 thr)", "torch p50 ms (1 thr)", "size"], rows)
 
 
 def main() -> None:

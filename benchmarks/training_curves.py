@@ -10,11 +10,10 @@ subnets against epochs, and the largest subnet's training loss against steps), a
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
 
-from anas_zoo.fileio import atomic_write
+from anas_zoo.fileio import atomic_write, save_png
 from anas_zoo.hub import markdown_table
 
 
@@ -69,10 +68,7 @@ def plot_curves(runs: dict[str, dict], path: str | Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return atomic_write(Path(path), buffer.getvalue())
+    return save_png(fig, path, dpi=110)
 
 
 def main() -> None:

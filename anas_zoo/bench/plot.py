@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ def plot_pareto(rows: Sequence[dict], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     from anas_zoo.bench.pareto import group_key
-    from anas_zoo.fileio import atomic_write
+    from anas_zoo.fileio import save_png
 
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
@@ -50,9 +49,4 @@ def plot_pareto(rows: Sequence[dict], path: str | Path) -> Path:
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle("accuracy vs measured latency (* = noisy run, CV > 10 %)", fontsize=10)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    path = Path(path)
-    atomic_write(path, buffer.getvalue())
-    return path
+    return save_png(fig, path, dpi=120)

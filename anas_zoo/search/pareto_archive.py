@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from anas_zoo.fileio import atomic_write
+from anas_zoo.fileio import atomic_write, save_png
 from anas_zoo.space import GENE_LISTS, ArchConfig
 
 
@@ -128,8 +128,7 @@ def _plot(path: Path, archive: ParetoArchive, evaluated: list[Candidate], cost_l
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def write_pareto(out_dir: str | Path, archive: ParetoArchive, evaluated: list[Candidate], cost_name: str,
