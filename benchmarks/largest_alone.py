@@ -3,8 +3,9 @@
     python benchmarks/largest_alone.py --config configs/cifar10.yaml out_dir=runs/largest-alone [key=value ...]
 
 Same data, optimizer, schedule, checkpoints and held-out validation as ``anas-train`` with that recipe,
-but each step trains only the space's largest subnet on the labels (no sampled or smallest subnet, no
-distillation). Prints the run summary as JSON; compare its ``max`` top-1 with the sandwich run's.
+but each step trains only the space's largest subnet on the labels (``largest_only_epochs`` covers the
+whole run: no sampled or smallest subnet, no distillation). Prints the run summary as JSON; compare its
+``max`` top-1 with the sandwich run's.
 """
 
 from __future__ import annotations
@@ -13,15 +14,14 @@ import argparse
 
 from anas_zoo.cli.common import print_json
 from anas_zoo.cli.train import load_config
-from anas_zoo.train.loop import Trainer
+from anas_zoo.train.loop import TrainConfig, Trainer
 
 
-class LargestAlone(Trainer):
-    """A :class:`Trainer` whose step holds the largest subnet only."""
-
-    def subnet_losses(self, micro: list) -> dict:
-        loss, _ = self._forward_backward(self.space.max_arch(), micro, self.label_loss, regularize=True)
-        return {"max": loss}
+def largest_alone(config: TrainConfig, data: dict | None = None) -> Trainer:
+    """A :class:`Trainer` for ``config`` (and ``data``, default the recipe's) whose every step holds the largest
+    subnet only."""
+    config.largest_only_epochs = config.epochs
+    return Trainer(config, data)
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--config", required=True, help="YAML recipe, e.g. configs/cifar10.yaml")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_args()
-    print_json(LargestAlone(load_config(args.config, args.overrides)).fit())
+    print_json(largest_alone(load_config(args.config, args.overrides)).fit())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""benchmarks/largest_alone.py: the same Trainer, a step that holds the largest subnet only."""
+"""benchmarks/largest_alone.py: the same Trainer, every step holding the largest subnet only."""
 
 import importlib.util
 import json
@@ -17,7 +17,7 @@ def _module():
 
 
 def test_each_step_trains_the_largest_subnet_on_the_labels_only(tmp_path):
-    trainer = _module().LargestAlone(tiny_config(tmp_path, epochs=2, log_every=1), synthetic_data())
+    trainer = _module().largest_alone(tiny_config(tmp_path, epochs=2, log_every=1), synthetic_data())
     summary = trainer.fit()
     steps = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
     assert len(steps) == summary["step"] == trainer.total_steps

@@ -233,6 +233,20 @@ def test_the_other_subnets_learn_from_the_labels_during_the_distillation_warmup(
         torch.testing.assert_close(trainer.subnet_losses([(x, y)])["min"], expected[source])
 
 
+def test_the_largest_subnet_trains_alone_for_largest_only_epochs_then_the_sandwich_starts(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, epochs=2, largest_only_epochs=1), synthetic_data())
+    draws = trainer.rng.getstate()
+    trainer.fit(max_steps=trainer.steps_per_epoch)
+    assert trainer.rng.getstate() == draws  # no subnet was sampled while the largest trained alone
+    trainer.fit()
+    steps = [e for e in _events(tmp_path) if "loss" in e]
+    alone, sandwich = steps[: trainer.steps_per_epoch], steps[trainer.steps_per_epoch :]
+    assert len(alone) == len(sandwich) == 6
+    assert all(e["loss"] == e["loss_max"] and "loss_min" not in e for e in alone)
+    assert all({"loss_max", "loss_sampled0", "loss_sampled1", "loss_min"} <= e.keys() for e in sandwich)
+    assert trainer.rng.getstate() != draws
+
+
 def test_the_budgeted_length_counts_the_remaining_steps_and_evaluations():
     # 10 s spent at step 10, 1 s a step, 5 s an evaluation (every 20 steps, plus the final one), 100 s budget:
     # ending at 80 costs 10 + 70 + 4 * 5 = 100 s (evaluations at 20, 40, 60 and the end); at 81, 106 s.

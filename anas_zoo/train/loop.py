@@ -130,6 +130,7 @@ class TrainConfig:
     predictor: str | None = None  # JSON file of an AccuracyPredictor: rank by it instead of the minibatch loss
     distill: str = "kd"  # 'kd' (soft-target CE) or 'alpha' (AlphaNet α-divergence)
     distill_warmup_epochs: float = 0.0  # the other subnets learn from the labels until the largest is worth copying
+    largest_only_epochs: float = 0.0  # train the largest subnet alone first (Once-for-All's order), then the sandwich
     alpha_min: float = -1.0
     alpha_max: float = 1.0
     alpha_clip: float = 5.0
@@ -181,11 +182,17 @@ class TrainConfig:
         for key in ("batch_size", "grad_accum", "k", "calib_batches", "log_every", "checkpoint_every"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("warmup_epochs", "distill_warmup_epochs", "weight_decay", "label_smoothing"):
+        for key in ("warmup_epochs", "distill_warmup_epochs", "largest_only_epochs", "weight_decay", "label_smoothing"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
         if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
             raise ValueError(f"time_budget_minutes must be > 0 (or null for no budget), got {self.time_budget_minutes}")
+        if self.time_budget_minutes is not None and self.largest_only_epochs > 0:
+            raise ValueError(
+                f"time_budget_minutes={self.time_budget_minutes} cannot be combined with largest_only_epochs="
+                f"{self.largest_only_epochs}: the budget is planned on the steps of the lr warm-up, and steps of the "
+                "largest subnet alone cost a fraction of a sandwich step; give epochs instead of a budget"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -376,9 +383,12 @@ class Trainer:
     def subnet_losses(self, micro: list) -> dict[str, torch.Tensor]:
         """The sandwich rule (gradients accumulate): largest on the labels, ``num_sampled`` attentive/uniform
         sub-networks and the smallest distilled from it in place (on the labels during the first
-        ``distill_warmup_epochs``). Returns each one's summed loss."""
+        ``distill_warmup_epochs``). During the first ``largest_only_epochs`` the largest trains alone, so
+        the sandwich starts from a teacher worth copying. Returns each one's summed loss."""
         c = self.config
         loss_max, teacher = self._forward_backward(self.space.max_arch(), micro, self.label_loss, regularize=True)
+        if self.step < round(c.largest_only_epochs * self.steps_per_epoch):
+            return {"max": loss_max}
         warming_up = self.step < round(c.distill_warmup_epochs * self.steps_per_epoch)
         student_loss = self.label_loss if warming_up else self._kd_loss(teacher)
         losses = {"max": loss_max}
