@@ -11,6 +11,7 @@ whole run: no sampled or smallest subnet, no distillation). Prints the run summa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from anas_zoo.cli.common import print_json
 from anas_zoo.cli.train import load_config
@@ -20,8 +21,7 @@ from anas_zoo.train.loop import TrainConfig, Trainer
 def largest_alone(config: TrainConfig, data: dict | None = None) -> Trainer:
     """A :class:`Trainer` for ``config`` (and ``data``, default the recipe's) whose every step holds the largest
     subnet only."""
-    config.largest_only_epochs = config.epochs
-    return Trainer(config, data)
+    return Trainer(dataclasses.replace(config, largest_only_epochs=config.epochs), data)
 
 
 def main() -> None:

@@ -245,7 +245,7 @@ class Trainer:
         )
         self.train_loader = self.data["train_loader"](c.batch_size * c.grad_accum, self.rank, self.world)
         self.steps_per_epoch = len(self.train_loader)
-        self.total_steps = max(1, round(c.epochs * self.steps_per_epoch))
+        self.total_steps = max(1, self.steps_in(c.epochs))
         self.base_lr = c.lr * c.batch_size * c.grad_accum * self.world / 256
         self.sampler = Sampler(self.space, c.sampler, c.k, self._prior() if c.sampler != "uniform" else None)
         self.predictor = AccuracyPredictor.from_dict(json.loads(Path(c.predictor).read_text())) if c.predictor else None
@@ -287,6 +287,10 @@ class Trainer:
                 "val_loader": lambda: image_folder_loader(root / "val", res, False, c.eval_batch_size, shuffle=True),
             }
         raise ValueError(f"unknown data '{c.data}'; allowed: ['cifar10', 'folder']")
+
+    def steps_in(self, epochs: float) -> int:
+        """The step count of ``epochs`` passes over this run's training data (schedule and phase boundaries)."""
+        return round(epochs * self.steps_per_epoch)
 
     def _prior(self) -> MacsPrior:
         return MacsPrior(self.space, self.config.prior_samples, seed=self.config.seed)
@@ -347,7 +351,7 @@ class Trainer:
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up to the base lr, then per-iteration cosine to 0 (times the back-off scale)."""
-        warmup = round(self.config.warmup_epochs * self.steps_per_epoch)
+        warmup = self.steps_in(self.config.warmup_epochs)
         if step < warmup:
             lr = self.base_lr * (step + 1) / warmup
         else:
@@ -387,9 +391,9 @@ class Trainer:
         the sandwich starts from a teacher worth copying. Returns each one's summed loss."""
         c = self.config
         loss_max, teacher = self._forward_backward(self.space.max_arch(), micro, self.label_loss, regularize=True)
-        if self.step < round(c.largest_only_epochs * self.steps_per_epoch):
+        if self.step < self.steps_in(c.largest_only_epochs):
             return {"max": loss_max}
-        warming_up = self.step < round(c.distill_warmup_epochs * self.steps_per_epoch)
+        warming_up = self.step < self.steps_in(c.distill_warmup_epochs)
         student_loss = self.label_loss if warming_up else self._kd_loss(teacher)
         losses = {"max": loss_max}
         for slot in range(c.num_sampled):
@@ -525,11 +529,11 @@ class Trainer:
             self.save()
             self._log(start)
         stop_at = min(self.total_steps, max_steps or c.max_steps or self.total_steps)
-        planning_step = max(1, round(c.warmup_epochs * self.steps_per_epoch)) if c.time_budget_minutes else None
+        planning_step = max(1, self.steps_in(c.warmup_epochs)) if c.time_budget_minutes else None
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(total=stop_at, initial=self.step, disable=not c.progress or self.rank != 0, unit="step")
         images = c.batch_size * c.grad_accum * self.world
-        eval_interval = max(1, round(c.eval_every * self.steps_per_epoch)) if c.eval_every else None
+        eval_interval = max(1, self.steps_in(c.eval_every)) if c.eval_every else None
         batches = self.train_loader.forever()
         last_eval = {}
         tic, summary = time.perf_counter(), {}
