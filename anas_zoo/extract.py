@@ -1,7 +1,7 @@
 """Turn genomes of a trained CIFAR-10 supernet into standalone weight sets that ``anas_zoo.load`` serves.
 
 Per genome: slice it out of the supernet (:meth:`SuperNet.extract`), recalibrate its BN statistics on
-the held-out split the supernet never trained on, measure top-1/top-5 on the CIFAR-10 test split with
+the held-out split the supernet never trained on, round it to its storage dtype, measure top-1/top-5 on the CIFAR-10 test split with
 the model's own preprocessing, and save safetensors + the JSON metadata record (genome, space, MACs,
 params, preprocessing, classes, metrics with split and sample count, recipe, commit, calibration,
 licence, sha256) via :func:`anas_zoo.store.save_weights`.
@@ -18,7 +18,7 @@ from anas_zoo.evaluate import evaluate
 from anas_zoo.fileio import sha256_of
 from anas_zoo.flops import count
 from anas_zoo.space import ArchConfig
-from anas_zoo.store import save_weights
+from anas_zoo.store import read_record, save_weights, stored_tensors
 from anas_zoo.train.calibrate import calibrate_bn
 from anas_zoo.train.checkpoint import load_supernet, read_checkpoint
 from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
@@ -46,11 +46,13 @@ def extract_weights(
     batch_size: int = 250,
     extra: Sequence[dict] | None = None,
     progress: bool = False,
+    dtype: str = "float32",
 ) -> list[dict]:
     """Extract, calibrate, evaluate and save ``genomes`` as ``out_dir/<name>.<tag>.{safetensors,json}``.
 
     Calibration uses the whole held-out split the checkpoint's recipe recorded (fraction and seed);
-    ``extra[i]`` is merged into model ``i``'s record (e.g. its search score). Returns the records.
+    ``extra[i]`` is merged into model ``i``'s record (e.g. its search score). The weights are stored in
+    ``dtype`` and measured as stored, so the recorded accuracy is what loading them gives. Returns the records as written.
     """
     if len(genomes) != len(names):
         raise ValueError(f"{len(genomes)} genomes but {len(names)} names")
@@ -76,6 +78,7 @@ def extract_weights(
         model = supernet.extract(arch)
         res = arch.resolution
         calibrate_bn(model, _batches(splits["val"], res, batch_size, shuffle=True), num_batches=-(-held_out // batch_size))
+        model.load_state_dict(stored_tensors(model.state_dict(), dtype))
         result = evaluate(model, _batches(splits["test"], res, batch_size), progress=progress)
         macs, params = count(arch, supernet.space, supernet.num_classes)
         record = {
@@ -99,6 +102,5 @@ def extract_weights(
             "license": OWN_WEIGHTS_LICENSE,
             **(extra[i] if extra else {}),
         }
-        save_weights(model, record, out_dir, f"{name}.{tag}")
-        records.append(record)
+        records.append(read_record(save_weights(model, record, out_dir, f"{name}.{tag}", dtype)))
     return records

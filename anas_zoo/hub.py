@@ -260,7 +260,7 @@ def write_model_repo(name: str, folder: str | Path, repo_id: str, pretrained: bo
     folder = Path(folder)
     model, record = _publish_record(name, pretrained)
     record["repo_id"] = repo_id
-    json_path = save_weights(model, record, folder, Path(WEIGHTS_FILE).stem)
+    json_path = save_weights(model, record, folder, Path(WEIGHTS_FILE).stem, record.get("dtype", "float32"))
     os.replace(json_path, folder / CONFIG_FILE)
     full = read_record(folder / CONFIG_FILE)
     onnx = _export_onnx(folder, full, onnx_precisions) if onnx_precisions else []

@@ -1,6 +1,8 @@
 """Weight files on disk: safetensors plus a JSON metadata record, verified by sha256 on load.
 
 A weight set ``NAME.TAG`` is two files side by side, ``NAME.TAG.safetensors`` and ``NAME.TAG.json``.
+Floating-point tensors may be stored in float16 (the record's ``dtype`` says which): the bundled family is,
+to halve the repository; loading casts them back to the model's float32, exactly.
 They live in the bundled ``checkpoints/`` folder or in the local store of imported weights
 (``$ANAS_ZOO_HOME``, default ``~/.cache/anas_zoo/weights``). Never pickle.
 """
@@ -17,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from anas_zoo.fileio import atomic_write, sha256_of
 
 FORMAT = "anas_zoo.weights/1"
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
@@ -38,11 +41,27 @@ def search_dirs() -> list[Path]:
     return [BUNDLED_DIR, store_dir()]
 
 
-def save_weights(model: torch.nn.Module, record: dict, directory: str | Path, stem: str) -> Path:
-    """Write ``stem.safetensors`` and ``stem.json`` (``record`` + sha256) into ``directory``; returns the JSON path."""
+def storage_dtype(name: str) -> torch.dtype:
+    """The torch dtype of a storage precision name, with an error that lists the allowed ones."""
+    if name not in STORAGE_DTYPES:
+        raise ValueError(f"storage dtype {name!r} is not one of {', '.join(STORAGE_DTYPES)}")
+    return STORAGE_DTYPES[name]
+
+
+def stored_tensors(tensors: dict[str, torch.Tensor], dtype: str = "float32") -> dict[str, torch.Tensor]:
+    """``tensors`` as they are written to disk: contiguous CPU copies, floating-point ones cast to ``dtype``
+    (integer buffers such as BN's ``num_batches_tracked`` keep theirs)."""
+    target = storage_dtype(dtype)
+    return {k: (v.to(target) if v.is_floating_point() else v).detach().contiguous().cpu() for k, v in tensors.items()}
+
+
+def save_weights(model: torch.nn.Module, record: dict, directory: str | Path, stem: str, dtype: str = "float32") -> Path:
+    """Write ``stem.safetensors`` (floating tensors in ``dtype``) and ``stem.json`` (``record`` + dtype + sha256)
+    into ``directory``; returns the JSON path."""
     directory = Path(directory)
     weights_path = directory / f"{stem}.safetensors"
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = stored_tensors(model.state_dict(), dtype)
+    record = {**record, "dtype": dtype}
     header = {"format": FORMAT, "record": json.dumps(record, sort_keys=True)}
     atomic_write(weights_path, lambda tmp: save_file(state, str(tmp), metadata=header))
     full = {**record, "format": FORMAT, "file": weights_path.name, "sha256": sha256_of(weights_path)}

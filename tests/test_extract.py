@@ -2,9 +2,11 @@
 
 import json
 import random
+import re
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from test_train_data import make_cifar_folder
 from train_helpers import TINY, tiny_cifar10_checkpoint
 
@@ -17,6 +19,7 @@ from anas_zoo.fileio import sha256_of
 from anas_zoo.flops import count
 from anas_zoo.static import StaticNet
 from anas_zoo.train.calibrate import calibrate_bn
+from anas_zoo.train.checkpoint import read_checkpoint
 from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
 
 RECIPE = {"config": {"data": "cifar10", "holdout_fraction": 0.5, "seed": 3, "sampler": "bestup"}, "step": 42,
@@ -101,3 +104,30 @@ def test_cli_extracts_a_family_file(setup, tmp_path, capsys):
     family.write_text('{"genome": 1}')
     assert main(["extract", "--supernet", str(checkpoint), "--family", str(family), "--prefix", "x"]) == 2
     assert "not a family.json" in capsys.readouterr().err
+
+
+def test_cli_float16_family_is_extracted_from_the_slimmed_supernet_it_ships_with(setup, tmp_path, capsys):
+    checkpoint, data, genomes, _ = setup
+    family = tmp_path / "family.json"
+    family.write_text(json.dumps([{"genome": g.to_dict(), "accuracy": 0.4, "budget_macs": 1e6} for g in genomes]))
+    out, slim = tmp_path / "out", tmp_path / "out" / "supernet.safetensors"
+    argv = ["extract", "--supernet", str(checkpoint), "--family", str(family), "--prefix", "tiny", "--tag", "t",
+            "--out", str(out), "--data", str(data), "--supernet-out", str(slim), "--dtype", "float16", "--json"]
+    assert main(argv) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert {r["training"]["supernet_sha256"] for r in records} == {sha256_of(slim)} != {sha256_of(checkpoint)}
+    assert read_checkpoint(slim)[1]["dtype"] == "float16"
+    for arch, record in zip(genomes, records):
+        assert record["dtype"] == "float16"
+        assert {v.dtype for v in load_file(out / record["file"]).values() if v.is_floating_point()} == {torch.float16}
+        # The recorded accuracy is that of the float16 weights as loaded, not of the float32 model before rounding.
+        model = StaticNet(arch, TINY, 10)
+        loaded = zoo.load_into(model, out / f"{record['name']}.t.json")
+        batches, _ = eval_batches(loaded["preprocessing"], data, "test", batch_size=7)
+        assert round(evaluate(model, batches)["top1"], 2) == record["metrics"][0]["top1"]
+
+    with pytest.raises(SystemExit) as usage:
+        main(argv[:-3] + ["--dtype", "bfloat16"])
+    assert usage.value.code == 2
+    assert re.search(r"--dtype: invalid choice: 'bfloat16' \(choose from '?float32'?, '?float16'?\)",
+                     capsys.readouterr().err)

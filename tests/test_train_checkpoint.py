@@ -88,3 +88,16 @@ def test_slim_checkpoint_keeps_the_supernet_and_recipe_but_cannot_resume(tmp_pat
     assert meta["state"] == {"step": 3, "config": {"seed": 1}} and meta["slim"] is True
     with pytest.raises(CheckpointError, match="no optimizer or RNG state"):
         restore(slim, *_trained(seed=1))
+
+
+def test_a_float16_slim_checkpoint_rebuilds_the_supernet_rounded_to_float16(tmp_path):
+    model, optimizer = _trained()
+    full = save_checkpoint(tmp_path / "full.safetensors", model, optimizer, {"step": 3})
+    slim = ck.slim_checkpoint(full, tmp_path / "slim.safetensors", dtype="float16")
+    tensors, meta = ck.read_checkpoint(slim)
+    assert meta["dtype"] == "float16" and meta["state"] == {"step": 3}
+    assert {v.dtype for v in tensors.values() if v.is_floating_point()} == {torch.float16}
+    rebuilt = load_supernet(slim)
+    for (k, a), b in zip(model.state_dict().items(), rebuilt.state_dict().values()):
+        expected = a.half().float() if a.is_floating_point() else a
+        assert b.dtype == a.dtype and torch.equal(b, expected), k

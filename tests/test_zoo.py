@@ -1,5 +1,6 @@
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import anas_zoo
 from anas_zoo.flops import count
@@ -72,6 +73,29 @@ def test_pretrained_load_is_strict_verified_and_in_eval_mode():
     assert not loaded.training
     assert torch.equal(loaded.classifier.weight, model.classifier.weight)
     assert loaded.pretrained_cfg["sha256"]
+
+
+def test_float16_weights_are_stored_half_size_and_load_as_their_exact_float32_upcast():
+    model = anas_zoo.load("attentivenas_a0")
+    torch.nn.init.normal_(model.classifier.weight)
+    record = get_entry("attentivenas_a0").metadata("in1k")
+    full = save_weights(model, record, store_dir(), "attentivenas_a0.in1k")
+    full_size = full.with_suffix(".safetensors").stat().st_size
+    half = save_weights(model, record, store_dir(), "attentivenas_a0.in1k", dtype="float16")
+    stored = load_file(half.with_suffix(".safetensors"))
+    assert stored["classifier.weight"].dtype == torch.float16
+    assert next(v for k, v in stored.items() if k.endswith("num_batches_tracked")).dtype == torch.int64
+    assert half.with_suffix(".safetensors").stat().st_size < 0.51 * full_size
+
+    loaded = anas_zoo.load("attentivenas_a0", pretrained=True)
+    assert loaded.pretrained_cfg["dtype"] == "float16" and loaded.classifier.weight.dtype == torch.float32
+    rounded = model.classifier.weight.half().float()
+    assert torch.equal(loaded.classifier.weight, rounded) and not torch.equal(rounded, model.classifier.weight)
+
+
+def test_an_unknown_storage_dtype_names_the_allowed_ones():
+    with pytest.raises(ValueError, match="storage dtype 'int8' is not one of float32, float16"):
+        save_weights(anas_zoo.load("attentivenas_a0"), {}, store_dir(), "x.y", dtype="int8")
 
 
 def test_tampered_weights_fail_with_a_clear_error():

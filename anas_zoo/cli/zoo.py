@@ -9,6 +9,7 @@ import warnings
 import torch
 
 from anas_zoo.cli.common import EXIT_USAGE, fail, print_json, run
+from anas_zoo.store import STORAGE_DTYPES
 from anas_zoo.zoo import list_models, load, model_info
 
 
@@ -195,12 +196,13 @@ def _extract(args: argparse.Namespace) -> int | None:
     names = [f"{args.prefix}_a{i}" for i in range(len(genomes))]
     extra = [{"search": {"held_out_top1": member.get("accuracy"), "budget_macs": member.get("budget_macs")}}
              for member in family]
-    records = extract_weights(args.supernet, genomes, names, args.out, args.tag, args.data, extra=extra,
-                              progress=not args.json)
+    supernet = args.supernet
     if args.supernet_out:
         from anas_zoo.train.checkpoint import slim_checkpoint
 
-        slim_checkpoint(args.supernet, args.supernet_out)
+        supernet = slim_checkpoint(args.supernet, args.supernet_out, args.dtype)
+    records = extract_weights(supernet, genomes, names, args.out, args.tag, args.data, extra=extra,
+                              progress=not args.json, dtype=args.dtype)
     if args.json:
         print_json(records)
         return
@@ -269,8 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", default="cifar10", help="weight tag (default cifar10): files are NAME.TAG.{safetensors,json}")
     p.add_argument("--out", default="checkpoints", help="output folder (default checkpoints/, the bundled folder)")
     p.add_argument("--data", help="CIFAR-10 archive or folder (default: the shared copy)")
-    p.add_argument("--supernet-out", help="also write the supernet without optimizer state here (for search and "
-                                          "fine-tuning)")
+    p.add_argument("--supernet-out", help="first write the supernet without optimizer state here (for search and "
+                                          "fine-tuning), then extract the family from that file")
+    p.add_argument("--dtype", choices=tuple(STORAGE_DTYPES), default="float32",
+                   help="storage precision of the weights and --supernet-out (default float32; float16 halves the "
+                        "files, and the recorded accuracy is measured on the float16 weights)")
     p.add_argument("--json", action="store_true", help="print the metadata records as one JSON document")
     p.set_defaults(func=_extract)
 

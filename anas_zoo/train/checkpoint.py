@@ -16,6 +16,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from anas_zoo.fileio import atomic_write
+from anas_zoo.store import stored_tensors
 from anas_zoo.supernet import SuperNet
 
 FORMAT = "anas_zoo.supernet-checkpoint/1"
@@ -77,12 +78,13 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, meta
 
 
-def slim_checkpoint(source: str | Path, target: str | Path) -> Path:
-    """Copy a training checkpoint without its optimizer state: the supernet, recipe and step, for search and
-    fine-tuning (:func:`load_supernet` and ``anas-search`` read it; training cannot resume from it)."""
+def slim_checkpoint(source: str | Path, target: str | Path, dtype: str = "float32") -> Path:
+    """Copy a training checkpoint without its optimizer state: the supernet (floating tensors in ``dtype``), recipe
+    and step, for search and fine-tuning (:func:`load_supernet` and ``anas-search`` read it, casting back to
+    float32; training cannot resume from it)."""
     tensors, meta = read_checkpoint(source)
-    kept = {k: v for k, v in tensors.items() if k.startswith("model.")}
-    meta = {**{k: v for k, v in meta.items() if k != "param_groups"}, "slim": True}
+    kept = stored_tensors({k: v for k, v in tensors.items() if k.startswith("model.")}, dtype)
+    meta = {**{k: v for k, v in meta.items() if k != "param_groups"}, "slim": True, "dtype": dtype}
     return atomic_write(Path(target), lambda tmp: save_file(kept, tmp, metadata={"anas_zoo": json.dumps(meta)}))
 
 
