@@ -1,18 +1,28 @@
 """The bundled CIFAR-10 family: complete, loadable offline, tamper-evident, and as accurate as recorded."""
 
+import dataclasses
 import shutil
+from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 import anas_zoo
 from anas_zoo import bundled, store
+from anas_zoo.cli.train import load_config
 from anas_zoo.evaluate import eval_batches, evaluate
+from anas_zoo.fileio import sha256_of
 from anas_zoo.flops import count_macs
 from anas_zoo.space import get_space
 from anas_zoo.store import WeightsError
 from anas_zoo.train.data import DEFAULT_CIFAR10
 
 FAMILY = [f"attentivenas_cifar10_a{i}" for i in range(7)]
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+SUPERNET = store.BUNDLED_DIR / "attentivenas_cifar10_supernet.safetensors"
+#: Recipe keys that name where a run reads or writes, or how it reports, not how it trains.
+NOT_RECIPE = {"out_dir", "init_from", "data_path", "progress"}
 
 
 def test_the_family_is_bundled_and_spans_the_paper_like_budget_range():
@@ -63,3 +73,31 @@ def test_registry_entries_are_the_bundled_records():
         info = anas_zoo.model_info(record["name"])
         assert info["genome"] == record["genome"] and info["preprocessing"] == record["preprocessing"]
         assert info["classes"] == record["classes"] and info["weights"][0]["metrics"] == record["metrics"]
+
+
+def test_the_family_is_float16_and_was_extracted_from_the_bundled_supernet():
+    records = bundled.bundled_records()
+    assert {r["training"]["supernet_sha256"] for r in records} == {sha256_of(SUPERNET)}
+    assert {r["dtype"] for r in records} == {"float16"}
+    for record in records:
+        stored = load_file(store.BUNDLED_DIR / record["file"])
+        assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}, record["name"]
+
+
+def _recipe(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in NOT_RECIPE}
+
+
+def test_the_bundled_recipe_configs_are_what_trained_the_family():
+    """configs/cifar10.yaml is phase 1 (the records' lineage), configs/cifar10_restart.yaml phase 2 (their recipe)."""
+    training = bundled.bundled_records()[0]["training"]
+    (phase1,) = training["lineage"]
+    for config, recorded in (("cifar10.yaml", phase1["recipe"]), ("cifar10_restart.yaml", training["recipe"])):
+        assert _recipe(dataclasses.asdict(load_config(str(CONFIGS / config), []))) == _recipe(recorded), config
+    restart = load_config(str(CONFIGS / "cifar10_restart.yaml"), [])
+    assert restart.init_from == f"{load_config(str(CONFIGS / 'cifar10.yaml'), []).out_dir}/last.safetensors"
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_every_config_is_a_valid_recipe(config):
+    load_config(str(CONFIGS / config), [])
