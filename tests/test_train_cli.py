@@ -38,7 +38,8 @@ def test_train_then_resume_from_the_command_line(tmp_path, capsys):
         (["distill_warmup_epochs=-1"], "distill_warmup_epochs must be >= 0, got -1"),
         (["time_budget_minutes=0"], "time_budget_minutes must be > 0 (or null for no budget), got 0"),
         (["largest_only_epochs=-1"], "largest_only_epochs must be >= 0, got -1"),
-        (["time_budget_minutes=150", "largest_only_epochs=8"], "cannot be combined with largest_only_epochs=8"),
+        (["time_budget_minutes=150", "largest_only_epochs=0.5", "warmup_epochs=1"],
+         "needs warmup_epochs=1 <= largest_only_epochs=0.5"),
         (["--config", "/nonexistent.yaml"], "does not exist"),
     ],
 )

@@ -256,6 +256,13 @@ def test_the_budgeted_length_counts_the_remaining_steps_and_evaluations():
     assert steps_within_budget(100, 200, 10, 1.0, 5.0, 20, 1000) == 10
 
 
+def test_the_budgeted_length_prices_largest_only_and_sandwich_steps_apart():
+    # 10 s spent at step 10; steps up to 20 train the largest alone (1 s), later ones the sandwich (3 s); final
+    # evaluation 5 s: ending at 45 costs 10 + 10 + 25 * 3 + 5 = 100 s, at 46 103 s.
+    assert steps_within_budget(100, 10, 10, 1.0, 5.0, None, 1000, sandwich_seconds=3.0, sandwich_from=20) == 45
+    assert steps_within_budget(100, 10, 10, 1.0, 5.0, None, 1000, sandwich_seconds=3.0, sandwich_from=90) == 91
+
+
 def test_a_spent_time_budget_ends_the_run_after_the_warmup_and_resume_keeps_the_plan(tmp_path):
     summary = Trainer(tiny_config(tmp_path, time_budget_minutes=1e-6), synthetic_data()).fit()
     assert summary["step"] == summary["total_steps"] == 3  # the 0.5-epoch warm-up of 6-step epochs
@@ -274,3 +281,18 @@ def test_an_ample_time_budget_leaves_the_schedule_as_the_epochs_set_it(tmp_path)
     assert plain.fit()["step"] == budgeted.fit()["step"] == budgeted.planned_steps == 12
     assert [e["lr"] for e in _events(tmp_path / "a") if "lr" in e] == [
         e["lr"] for e in _events(tmp_path / "b") if "lr" in e]
+
+
+def test_budgeting_a_largest_first_run_probes_sandwich_steps_and_leaves_no_trace_of_them(tmp_path):
+    config = dict(epochs=3, largest_only_epochs=1, warmup_epochs=0.5, checkpoint_every=2, dropout=0.0, drop_connect=0.0)
+    plain = Trainer(tiny_config(tmp_path / "a", **config), synthetic_data())
+    budgeted = Trainer(tiny_config(tmp_path / "b", time_budget_minutes=1e6, **config), synthetic_data())
+    assert plain.fit()["step"] == budgeted.fit()["step"] == budgeted.planned_steps == 18
+    (budget,) = [e for e in _events(tmp_path / "b") if e.get("event") == "budget"]
+    assert budget["step"] == 3 and budget["largest_only_steps"] == 6
+    assert budget["seconds_per_step"] > 0 and budget["seconds_per_sandwich_step"] > 0
+    # The probe's sandwich steps were undone: same losses, learning rates and final weights as without a budget.
+    steps = [{k: e[k] for k in ("step", "loss", "lr")} for e in _events(tmp_path / "a") if "loss" in e]
+    assert steps == [{k: e[k] for k in ("step", "loss", "lr")} for e in _events(tmp_path / "b") if "loss" in e]
+    for key, value in params(plain.model).items():
+        assert torch.equal(value, budgeted.model.state_dict()[key]), key

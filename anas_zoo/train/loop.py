@@ -52,6 +52,9 @@ from anas_zoo.train.losses import distillation_loss, label_smoothing_ce
 from anas_zoo.train.runtime import tune_cpu_training
 from anas_zoo.train.sampler import AccuracyPredictor, MacsPrior, Sampler
 
+#: Sandwich steps timed (then undone) to budget a run whose largest subnet first trains alone.
+SANDWICH_PROBE_STEPS = 4
+
 
 def _resized(batches: Iterable, resolution: int, device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Move (inputs, labels) batches to ``device`` and resize inputs to a sub-network's resolution."""
@@ -113,6 +116,7 @@ class TrainConfig:
     epochs: float = 1.0
     max_steps: int | None = None  # stop early (the schedule still follows ``epochs``)
     time_budget_minutes: float | None = None  # after the lr warm-up, shorten the cosine so the run ends within this
+    # (with largest_only_epochs, the plan times the largest-only steps and probes a few sandwich steps)
     lr: float = 0.1  # per 256 images of the global batch
     warmup_epochs: float = 0.0
     momentum: float = 0.9
@@ -187,11 +191,12 @@ class TrainConfig:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
         if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
             raise ValueError(f"time_budget_minutes must be > 0 (or null for no budget), got {self.time_budget_minutes}")
-        if self.time_budget_minutes is not None and self.largest_only_epochs > 0:
+        if self.time_budget_minutes is not None and 0 < self.largest_only_epochs < self.warmup_epochs:
             raise ValueError(
-                f"time_budget_minutes={self.time_budget_minutes} cannot be combined with largest_only_epochs="
-                f"{self.largest_only_epochs}: the budget is planned on the steps of the lr warm-up, and steps of the "
-                "largest subnet alone cost a fraction of a sandwich step; give epochs instead of a budget"
+                f"time_budget_minutes={self.time_budget_minutes} needs warmup_epochs={self.warmup_epochs} <= "
+                f"largest_only_epochs={self.largest_only_epochs}: the budget is planned at the end of the lr warm-up "
+                "on the timed steps of the largest subnet alone and a few probed sandwich steps, so the warm-up must "
+                "not reach into the sandwich"
             )
 
     def to_dict(self) -> dict:
@@ -564,7 +569,8 @@ class Trainer:
                         continue
                 if self.planned_steps is None and planning_step is not None and self.step >= planning_step:
                     stop_at = min(stop_at, self._plan_budget(self.train_seconds + time.perf_counter() - tic,
-                                                             eval_interval))
+                                                             eval_interval, (x, y)))
+                    batches = self.train_loader.forever()  # a sandwich probe restored the data order
                     bar.total = stop_at
                 if self.step % c.checkpoint_every == 0:
                     self.save()
@@ -592,17 +598,24 @@ class Trainer:
                 self._metrics.close()
                 self._metrics = None
 
-    def _plan_budget(self, spent: float, eval_interval: int | None) -> int:
+    def _plan_budget(self, spent: float, eval_interval: int | None, batch: tuple) -> int:
         """Fix ``total_steps`` to the steps that fit in ``time_budget_minutes``, timed on the steps so far (the
-        lr warm-up is the probe, so the cosine starts on the planned length); all ranks adopt rank 0's plan."""
+        lr warm-up is the probe, so the cosine starts on the planned length); while the largest subnet still
+        trains alone, sandwich steps are timed on ``batch`` and undone. All ranks adopt rank 0's plan."""
         if not self.evals:
             tic = time.perf_counter()
             self._validate_and_check()
             spent += time.perf_counter() - tic
         step_seconds = (spent - self.eval_seconds) / self.step
         eval_seconds = self.eval_seconds / self.evals
+        switch = self.steps_in(self.config.largest_only_epochs)
+        sandwich_seconds = step_seconds
+        if self.step <= switch < self.total_steps:
+            tic = time.perf_counter()
+            sandwich_seconds = self._time_sandwich_steps(*batch)
+            spent += time.perf_counter() - tic
         planned = steps_within_budget(60 * self.config.time_budget_minutes, spent, self.step, step_seconds,
-                                      eval_seconds, eval_interval, self.total_steps)
+                                      eval_seconds, eval_interval, self.total_steps, sandwich_seconds, switch)
         if self.world > 1:
             shared = torch.tensor([planned], device=self.device)
             dist.broadcast(shared, 0)
@@ -610,8 +623,23 @@ class Trainer:
         self.planned_steps = self.total_steps = planned
         self._log({"event": "budget", "step": self.step, "planned_steps": planned,
                    "epochs": planned / self.steps_per_epoch, "seconds_per_step": round(step_seconds, 3),
+                   "seconds_per_sandwich_step": round(sandwich_seconds, 3), "largest_only_steps": switch,
                    "seconds_per_eval": round(eval_seconds, 3), "budget_minutes": self.config.time_budget_minutes})
         return planned
+
+    def _time_sandwich_steps(self, x: torch.Tensor, y: torch.Tensor, count: int = SANDWICH_PROBE_STEPS) -> float:
+        """Seconds per sandwich step, measured while the largest subnet still trains alone: ``count`` sandwich
+        steps on one batch (after an untimed one that builds their kernels), then the checkpoint written just
+        before is restored, as a resume would, so the run goes on exactly as if they had never been taken."""
+        path = self.save()
+        self.step = self.steps_in(self.config.largest_only_epochs)
+        self.train_step(x, y)
+        tic = time.perf_counter()
+        for _ in range(count):
+            self.train_step(x, y)
+        seconds = (time.perf_counter() - tic) / count
+        self.load(path)
+        return seconds
 
     def _validate_and_check(self, final: bool = False) -> dict:
         """Per-epoch min/max validation; a collapse to chance after learning triggers a rollback."""
@@ -631,14 +659,17 @@ class Trainer:
 
 
 def steps_within_budget(budget: float, spent: float, step: int, step_seconds: float, eval_seconds: float,
-                        eval_interval: int | None, total_steps: int) -> int:
+                        eval_interval: int | None, total_steps: int, sandwich_seconds: float | None = None,
+                        sandwich_from: int = 0) -> int:
     """The last step T <= ``total_steps`` (and >= ``step``) at which a run that has spent ``spent`` of ``budget``
-    seconds at ``step`` ends in time: its remaining steps, the evaluations among them (every ``eval_interval``
-    steps before T) and the final one."""
-    planned = step
+    seconds at ``step`` ends in time: its remaining steps (``step_seconds`` each before step ``sandwich_from``,
+    where the largest subnet trains alone, ``sandwich_seconds`` from there), the evaluations among them (every
+    ``eval_interval`` steps before T) and the final one."""
+    planned, cost = step, spent
     for end in range(step + 1, total_steps + 1):
+        cost += step_seconds if end <= sandwich_from or sandwich_seconds is None else sandwich_seconds
         evals = 1 + ((end - 1) // eval_interval - step // eval_interval if eval_interval else 0)
-        if spent + (end - step) * step_seconds + evals * eval_seconds > budget:
+        if cost + evals * eval_seconds > budget:
             break
         planned = end
     return planned
