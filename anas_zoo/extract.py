@@ -1,10 +1,10 @@
 """Turn genomes of a trained CIFAR-10 supernet into standalone weight sets that ``anas_zoo.load`` serves.
 
 Per genome: slice it out of the supernet (:meth:`SuperNet.extract`), recalibrate its BN statistics on
-the held-out split the supernet never trained on, round it to its storage dtype, measure top-1/top-5 on the CIFAR-10 test split with
-the model's own preprocessing, and save safetensors + the JSON metadata record (genome, space, MACs,
-params, preprocessing, classes, metrics with split and sample count, recipe, commit, calibration,
-licence, sha256) via :func:`anas_zoo.store.save_weights`.
+the held-out split the supernet never trained on, round it to its storage dtype, measure top-1/top-5 on
+the CIFAR-10 test split with the model's own preprocessing, and save safetensors + the JSON metadata
+record (genome, space, MACs, params, preprocessing, classes, metrics with split and sample count, recipe,
+commit, calibration, licence, dtype, sha256) via :func:`anas_zoo.store.save_weights`.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def extract_weights(
 
     Calibration uses the whole held-out split the checkpoint's recipe recorded (fraction and seed);
     ``extra[i]`` is merged into model ``i``'s record (e.g. its search score). The weights are stored in
-    ``dtype`` and measured as stored, so the recorded accuracy is what loading them gives. Returns the records as written.
+    ``dtype`` and measured as stored, so the recorded accuracy is what loading them gives. Returns the
+    records as written.
     """
     if len(genomes) != len(names):
         raise ValueError(f"{len(genomes)} genomes but {len(names)} names")
