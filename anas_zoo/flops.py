@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from functools import lru_cache
 
 import torch
 from torch import nn
 
-from anas_zoo.space import ArchConfig, ConvPlan, NetPlan, SearchSpace, get_space
+from anas_zoo.space import ArchConfig, BlockPlan, ConvPlan, NetPlan, SearchSpace, get_space
 
 
 def _conv(plan: ConvPlan, bn: bool = True) -> tuple[int, int]:
@@ -23,21 +24,31 @@ def _conv(plan: ConvPlan, bn: bool = True) -> tuple[int, int]:
     return plan.out_size**2 * weights, params
 
 
+@lru_cache(maxsize=1 << 16)
+def _block_costs(b: BlockPlan) -> tuple[tuple[str, int, int], ...]:
+    """(layer name, MACs, params) of one MBConv block. Cached: a space has a few thousand distinct blocks, and
+    attentive sampling counts the MACs of every genome it rejects, each sandwich step (with the cache, half the
+    time per BestUp slot: ``benchmarks/sampler_cost.py``)."""
+    name = f"stages.{b.stage}.{b.index}"
+    costs = []
+    if b.expand:
+        costs.append((f"{name}.expand", *_conv(ConvPlan(b.c_in, b.mid, in_size=b.in_size))))
+    costs.append((f"{name}.dw", *_conv(ConvPlan(b.mid, b.mid, b.kernel, b.stride, b.mid, in_size=b.in_size))))
+    if b.se_mid is not None:
+        reduce = ConvPlan(b.mid, b.se_mid, bias=True)
+        expand = ConvPlan(b.se_mid, b.mid, bias=True)
+        costs.append((f"{name}.se", *map(sum, zip(_conv(reduce, bn=False), _conv(expand, bn=False)))))
+    costs.append((f"{name}.project", *_conv(ConvPlan(b.mid, b.c_out, in_size=b.out_size))))
+    if b.shortcut_conv:
+        costs.append((f"{name}.shortcut", *_conv(ConvPlan(b.c_in, b.c_out, in_size=b.out_size), bn=False)))
+    return tuple(costs)
+
+
 def layer_costs(plan: NetPlan) -> Iterator[tuple[str, int, int]]:
     """(layer name, MACs, params) for every counted layer of a sub-network."""
     yield "stem", *_conv(plan.stem)
     for b in plan.blocks:
-        name = f"stages.{b.stage}.{b.index}"
-        if b.expand:
-            yield f"{name}.expand", *_conv(ConvPlan(b.c_in, b.mid, in_size=b.in_size))
-        yield f"{name}.dw", *_conv(ConvPlan(b.mid, b.mid, b.kernel, b.stride, b.mid, in_size=b.in_size))
-        if b.se_mid is not None:
-            reduce = ConvPlan(b.mid, b.se_mid, bias=True)
-            expand = ConvPlan(b.se_mid, b.mid, bias=True)
-            yield f"{name}.se", *map(sum, zip(_conv(reduce, bn=False), _conv(expand, bn=False)))
-        yield f"{name}.project", *_conv(ConvPlan(b.mid, b.c_out, in_size=b.out_size))
-        if b.shortcut_conv:
-            yield f"{name}.shortcut", *_conv(ConvPlan(b.c_in, b.c_out, in_size=b.out_size), bn=False)
+        yield from _block_costs(b)
     yield "head.expand", *_conv(plan.head_expand)
     yield "head.mix", *_conv(plan.feature_mix, bn=False)
     last = plan.feature_mix.c_out
