@@ -198,6 +198,22 @@ def test_card_says_not_measured_and_imported_weights_keep_their_licence(tmp_path
     assert "non-commercial" in card
 
 
+def test_a_float16_weight_set_is_published_in_float16_and_loads_back_as_bundled(tmp_path):
+    name = "attentivenas_cifar10_a0"
+    hub.publish(name, "example/cifar10-a0", to_dir=tmp_path / "repo", results_dir=tmp_path / "none")
+    config = json.loads((tmp_path / "repo" / "config.json").read_text())
+    assert config["dtype"] == "float16"
+    published = load_file(str(tmp_path / "repo" / "model.safetensors"))
+    bundled = load_file(str(store.BUNDLED_DIR / f"{name}.cifar10.safetensors"))
+    assert published.keys() == bundled.keys()
+    assert all(published[k].dtype == v.dtype and torch.equal(published[k], v) for k, v in bundled.items())
+    model = load(name)
+    load_into(model, tmp_path / "repo" / "config.json")
+    x = torch.randn(2, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), load(name, pretrained=True)(x))
+
+
 def test_no_pretrained_publishes_seeded_weights_marked_untrained(tmp_path):
     report = hub.publish(NAME, REPO, to_dir=tmp_path / "a", pretrained=False)
     again = hub.publish(NAME, REPO, to_dir=tmp_path / "b", pretrained=False)
