@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from bench_helpers import load_benchmark
 
 from anas_zoo.bench.environment import capture_environment, fp32_peak_estimate, thread_settings
 
@@ -60,13 +61,7 @@ def test_peak_estimate_spells_out_its_assumptions():
 
 
 def test_achieved_gmacs_against_the_peak():
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "peak_gmacs.py"
-    spec = importlib.util.spec_from_file_location("peak_gmacs", script)
-    peak_gmacs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(peak_gmacs)
+    peak_gmacs = load_benchmark("peak_gmacs")
     rows = [
         {"model": "m", "backend": "ort", "precision": "fp32", "status": "ok", "threads": "2", "batch": "4",
          "macs": "500000000", "p50_ms": "100", "cv": "0.02"},

@@ -1,23 +1,13 @@
 """benchmarks/largest_alone.py: the same Trainer, every step holding the largest subnet only."""
 
-import importlib.util
 import json
-from pathlib import Path
 
+from bench_helpers import load_benchmark
 from train_helpers import synthetic_data, tiny_config
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "largest_alone.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("largest_alone", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_each_step_trains_the_largest_subnet_on_the_labels_only(tmp_path):
-    trainer = _module().largest_alone(tiny_config(tmp_path, epochs=2, log_every=1), synthetic_data())
+    trainer = load_benchmark("largest_alone").largest_alone(tiny_config(tmp_path, epochs=2, log_every=1), synthetic_data())
     summary = trainer.fit()
     steps = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
     assert len(steps) == summary["step"] == trainer.total_steps

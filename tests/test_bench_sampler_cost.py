@@ -1,25 +1,16 @@
 """benchmarks/sampler_cost.py: it times real MACs counting and real BestUp draws, and the block cache is exact."""
 
-import importlib.util
 import json
 import random
-from pathlib import Path
+
+from bench_helpers import load_benchmark
 
 from anas_zoo.flops import _block_costs, count
 from anas_zoo.space import get_space
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "sampler_cost.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("sampler_cost", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_the_benchmark_reports_counting_and_slot_costs(capsys):
-    assert _module().main(["--space", "cifar10", "--genomes", "40", "--slots", "5", "--json"]) == 0
+    assert load_benchmark("sampler_cost").main(["--space", "cifar10", "--genomes", "40", "--slots", "5", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["space"] == "cifar10" and result["slots"] == 5 and result["distinct_blocks"] > 0
     assert result["count_macs_ms_first_pass"] > 0 and result["count_macs_ms_warm"] > 0

@@ -1,12 +1,12 @@
 """benchmarks/training_curves.py: per-epoch held-out top-1 of several runs, side by side, from their metrics logs."""
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "training_curves.py"
+from bench_helpers import BENCHMARKS, load_benchmark
+
+SCRIPT = BENCHMARKS / "training_curves.py"
 
 
 def _write_log(path, evals, losses):
@@ -38,7 +38,5 @@ def test_a_missing_log_is_a_one_line_error(tmp_path):
 
 
 def test_the_loss_curve_is_a_trailing_mean():
-    spec = importlib.util.spec_from_file_location("training_curves", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("training_curves")
     assert module._smooth([1.0, 3.0, 5.0], window=2) == [1.0, 2.0, 4.0]
