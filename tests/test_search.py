@@ -25,7 +25,7 @@ from anas_zoo.search.evolution import (
 )
 from anas_zoo.search.latency_model import LatencyModel, feature_names
 from anas_zoo.search.pareto_archive import Candidate, ParetoArchive, pareto_front, write_pareto
-from anas_zoo.space import SearchSpace, StageSpec, get_space, register_space
+from anas_zoo.space import ArchConfig, SearchSpace, StageSpec, get_space, register_space
 from anas_zoo.supernet import SuperNet
 from anas_zoo.train.checkpoint import save_checkpoint
 from anas_zoo.train.data import cifar10_split
@@ -204,9 +204,28 @@ def test_family_picks_a_distinct_best_genome_in_each_budget_band():
     flat = [Candidate(base.replace(width=(8 + i,) + base.width[1:]), cost, 0, 0, score)
             for i, (cost, score) in enumerate([(10, 0.50), (11, 0.80), (12, 0.79), (18, 0.75), (25, 0.78)])]
     assert [c.cost for c in select_family(flat, [12, 20, 30])] == [11, 18, 25], "each budget's own band first"
+    with pytest.raises(ValueError, match="shortlist must be >= 1, got 0"):
+        select_family(pool, [20], shortlist=0)
     budgets = spread_budgets(2.0, 7.0, 7)
     assert budgets[0] == pytest.approx(2.0) and budgets[-1] == pytest.approx(7.0)
     assert all(b / a == pytest.approx(3.5 ** (1 / 6)) for a, b in itertools.pairwise(budgets))
+
+
+def test_family_rescoring_picks_the_best_of_each_bands_shortlist():
+    base = TINY.min_arch()
+    pool = [Candidate(base.replace(width=(8 + i,) + base.width[1:]), cost, 0, 0, score)
+            for i, (cost, score) in enumerate([(10, 0.60), (11, 0.58), (12, 0.55), (18, 0.70), (19, 0.65)])]
+    second_look = {10: 0.50, 11: 0.57, 12: 0.99, 18: 0.60, 19: 0.64}
+    rescored = []
+
+    def rescore(c: Candidate) -> float:
+        rescored.append(c.cost)
+        return second_look[c.cost]
+
+    family = select_family(pool, [15, 20], rescore, shortlist=2)
+    assert [c.cost for c in family] == [11, 19], "the best second look among each band's two best search scores"
+    assert sorted(rescored) == [10, 11, 18, 19], "the third best of a band (cost 12) is never scored again"
+    assert [c.cost for c in select_family(pool, [15, 20], rescore, shortlist=1)] == [10, 18]
 
 
 def test_pareto_outputs_list_the_archive_with_the_front_flagged(tmp_path):
@@ -282,10 +301,16 @@ def tiny_supernet_cli(tmp_path, monkeypatch):
 def test_cli_searches_a_real_supernet_checkpoint_and_resumes(tiny_supernet_cli, tmp_path, capsys):
     argv, scored, splits = tiny_supernet_cli
     out = tmp_path / "search"
-    argv = [*argv, "--min-macs", "0.05", "--max-macs", "0.2", "--family", "2", "--out", str(out)]
+    argv = [*argv, "--min-macs", "0.05", "--max-macs", "0.2", "--family", "2", "--family-shortlist", "2",
+            "--out", str(out)]
     assert search_main(argv) == 0
     first = json.loads(capsys.readouterr().out)
-    assert first["evaluated"] == len(scored) == len(set(scored)) == 9
+    searched, rescored = scored[:9], scored[9:]
+    assert first["evaluated"] == len(set(searched)) == 9
+    assert 2 <= len(rescored) == len(set(rescored)) <= 4, "at most the two best of each band are scored again"
+    for member in first["family"]:
+        assert ArchConfig.from_dict(member["genome"]).to_json() in rescored
+        assert member["held_out_samples"] == 80 and 0 <= member["held_out_top1"] <= 1  # all 20 % of 400 images
     assert splits == [(0.2, 5)] and first["holdout"] == {"fraction": 0.2, "seed": 5}  # the training's own split
     assert first["front"] and all(50_000 <= m["macs"] <= 200_000 and 0 <= m["accuracy"] <= 1 for m in first["front"])
     assert len({json.dumps(m["genome"]) for m in first["family"]}) == 2
@@ -295,7 +320,9 @@ def test_cli_searches_a_real_supernet_checkpoint_and_resumes(tiny_supernet_cli, 
     assert (out / "search_state.json").exists()
 
     assert search_main(argv) == 0
-    assert json.loads(capsys.readouterr().out)["front"] == first["front"] and len(scored) == 9
+    again = json.loads(capsys.readouterr().out)
+    assert again["front"] == first["front"] and again["family"] == first["family"]
+    assert scored[9 + len(rescored):] == rescored, "resuming scores no genome of the search again"
 
 
 def test_cli_constrains_by_a_latency_model(tiny_supernet_cli, tmp_path, capsys):

@@ -3,7 +3,8 @@
 Every candidate is taken from the supernet, its BN statistics recalibrated on training batches, and
 scored by top-1 on the held-out part of the training set (never the test split). Rerunning with the
 same ``--out`` resumes an interrupted search. Writes ``pareto.json``, ``pareto.csv`` and ``pareto.png``
-(and ``family.json`` with ``--family N``) into ``--out``.
+(and ``family.json`` with ``--family N``: one genome per MACs budget, the best of its band's
+``--family-shortlist`` top-scored genomes scored again on the whole held-out split) into ``--out``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from anas_zoo.cli.common import EXIT_USAGE, fail, print_json, run
 from anas_zoo.fileio import atomic_write, sha256_of
@@ -64,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", type=int, default=0, metavar="N",
                    help="also pick N models at MACs budgets from the smallest subnet to --family-ratio times it")
     p.add_argument("--family-ratio", type=float, default=3.5)
+    p.add_argument("--family-shortlist", type=int, default=3, metavar="K",
+                   help="score the K best genomes of each budget band again on the whole held-out split and pick "
+                        "the best (the top score on --eval-samples images is partly luck); 1 keeps the top score")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, help="torch intra-op threads on CPU (default: torch's choice)")
     p.add_argument("--out", default="runs/search", help="output folder; an existing search there is resumed")
@@ -82,7 +87,7 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
         return "--latency-budget-ms and --latency-model go together: give both"
     if args.min_macs is not None and args.max_macs is not None and args.min_macs > args.max_macs:
         return f"--min-macs {args.min_macs:g} exceeds --max-macs {args.max_macs:g}: the range is empty"
-    for name in ("population", "calib_batches", "eval_samples", "batch_size"):
+    for name in ("population", "calib_batches", "eval_samples", "batch_size", "family_shortlist"):
         if getattr(args, name) < 1:
             return f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}"
     for name in ("generations", "mutations", "crossovers", "family"):
@@ -105,16 +110,16 @@ def _training_config(path: str) -> dict:
     return meta.get("state", {}).get("config", {})
 
 
-def _held_out_score(supernet, args: argparse.Namespace, recipe: dict):
-    """``score(arch)``: top-1 on ``--eval-samples`` held-out images after BN recalibration on training batches.
+def _held_out_score(supernet, args: argparse.Namespace, recipe: dict, split: dict, samples: int | None):
+    """``(score, n)``: ``score(arch)`` is top-1 on ``n`` held-out images (``samples``, None: all) after BN
+    recalibration on training batches.
 
-    The held-out split is the one the supernet's training recorded (fraction and seed), so no image the
-    supernet trained on scores a candidate. Both sets are fixed (same images, same order, no augmentation)
-    for every candidate, so scores compare.
+    ``split`` is the one the supernet's training recorded (fraction and seed), so no image the supernet
+    trained on scores a candidate. Both sets are fixed (same images, same order, no augmentation) for
+    every candidate, so scores compare.
     """
-    split = cifar10_split(load_cifar10(args.data), recipe.get("holdout_fraction", 0.1), seed=recipe.get("seed", 0))
     val_images, val_labels = split["val"]
-    pick = torch.randperm(len(val_labels), generator=torch.Generator().manual_seed(args.seed))[: args.eval_samples]
+    pick = torch.randperm(len(val_labels), generator=torch.Generator().manual_seed(args.seed))[:samples]
     held_out = (val_images[pick], val_labels[pick])
 
     def score(arch) -> float:
@@ -124,7 +129,21 @@ def _held_out_score(supernet, args: argparse.Namespace, recipe: dict):
                                   resolution=recipe.get("input_resolution"))
         return float(metrics["top1"])
 
-    return score
+    return score, len(held_out[1])
+
+
+def _whole_held_out_rescore(supernet, args: argparse.Namespace, recipe: dict, split: dict, bar: tqdm):
+    """``rescore(candidate)`` on every held-out image (one tick of ``bar`` each), and each result by genome key."""
+    score, samples = _held_out_score(supernet, args, recipe, split, None)
+    confirmed: dict[str, dict] = {}
+
+    def rescore(candidate) -> float:
+        if candidate.key not in confirmed:
+            confirmed[candidate.key] = {"held_out_top1": score(candidate.arch), "held_out_samples": samples}
+            bar.update(1)
+        return confirmed[candidate.key]["held_out_top1"]
+
+    return rescore, confirmed
 
 
 def _search(args: argparse.Namespace) -> None:
@@ -150,10 +169,11 @@ def _search(args: argparse.Namespace) -> None:
     settings = EvolutionSettings(population=args.population, generations=args.generations,
                                  mutations=args.mutations, crossovers=args.crossovers, seed=args.seed)
     out = Path(args.out)
+    split = cifar10_split(load_cifar10(args.data), recipe.get("holdout_fraction", 0.1), seed=recipe.get("seed", 0))
     score_identity = {"supernet_sha256": sha256_of(Path(args.supernet)), "eval_samples": args.eval_samples,
                       "calib_batches": args.calib_batches, "batch_size": args.batch_size}
     search = EvolutionarySearch(
-        space, _held_out_score(supernet, args, recipe), lo, hi, cost=cost, settings=settings,
+        space, _held_out_score(supernet, args, recipe, split, args.eval_samples)[0], lo, hi, cost=cost, settings=settings,
         bucket_width=args.bucket_width * cost.scale if args.bucket_width else None, num_classes=num_classes,
         state_path=out / STATE_FILE, score_identity=score_identity,
     )
@@ -171,7 +191,11 @@ def _search(args: argparse.Namespace) -> None:
         smallest = macs.measure(space.min_arch())
         budgets = spread_budgets(smallest, smallest * args.family_ratio, args.family)
         by_macs = [replace(c, cost=float(c.macs)) for c in result.evaluated]
-        family = [c.to_dict() | {"budget_macs": b} for c, b in zip(select_family(by_macs, budgets), budgets)]
+        with tqdm(desc="family re-scoring", unit="genome", disable=args.family_shortlist == 1) as bar:
+            rescore, confirmed = _whole_held_out_rescore(supernet, args, recipe, split, bar)
+            chosen = select_family(by_macs, budgets, rescore if args.family_shortlist > 1 else None,
+                                   args.family_shortlist)
+        family = [c.to_dict() | {"budget_macs": b} | confirmed.get(c.key, {}) for c, b in zip(chosen, budgets)]
         files["family"] = out / "family.json"
         atomic_write(files["family"], json.dumps(family, indent=2) + "\n")
     if args.json:

@@ -329,12 +329,17 @@ def spread_budgets(low: float, high: float, count: int = 7) -> list[float]:
     return [low * ratio**i for i in range(count)]
 
 
-def select_family(candidates: Iterable[Candidate], budgets: Sequence[float]) -> list[Candidate]:
+def select_family(candidates: Iterable[Candidate], budgets: Sequence[float],
+                  rescore: Callable[[Candidate], float] | None = None, shortlist: int = 1) -> list[Candidate]:
     """One distinct genome per budget (ascending): the best-scoring one in its band, so the family spreads.
 
     Budget ``i``'s band is (budget ``i-1``, budget ``i``]; on a flat front the best under each budget
     would cluster at the low end. A band with no unchosen genome falls back to the best under the budget.
+    With ``rescore``, the ``shortlist`` best of a band are scored again (e.g. on more images) and the best
+    of those is chosen: the top search score of many noisy ones is more often luck than the runner-up's.
     """
+    if shortlist < 1:
+        raise ValueError(f"shortlist must be >= 1, got {shortlist}")
     pool = sorted(candidates, key=rank_key)
     if not pool:
         raise ConstraintError("no evaluated genomes to choose a family from")
@@ -349,7 +354,7 @@ def select_family(candidates: Iterable[Candidate], budgets: Sequence[float]) -> 
                 f"no unchosen evaluated genome costs at most {budget:.6g} (cheapest evaluated: {cheapest:.6g}, "
                 f"already chosen: {len(chosen)}); raise the budget or search the low end of the range more"
             )
-        in_band = [c for c in fits if c.cost > floor]
-        chosen.append((in_band or fits)[0])
+        finalists = ([c for c in fits if c.cost > floor] or fits)[:shortlist]
+        chosen.append(finalists[0] if rescore is None else max(finalists, key=rescore))
         floor = budget
     return chosen
