@@ -252,6 +252,12 @@ class SearchSpace:
             values[(gene, pos)] = value
         return self._build(values)
 
+    def neighbours(self, arch: ArchConfig) -> list[ArchConfig]:
+        """Every genome that differs from ``arch`` in exactly one gene (one resolution, width, depth, ... change)."""
+        base = {(g, p): self._get(arch, g, p) for g, p, _ in self._gene_slots()}
+        return [self._build(base | {(g, p): v})
+                for g, p, allowed in self._gene_slots() for v in allowed if v != base[(g, p)]]
+
     def crossover(
         self, a: ArchConfig, b: ArchConfig, rng: random.Random, prob: float = 0.5
     ) -> ArchConfig:

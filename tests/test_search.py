@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,16 @@ def test_every_evaluated_genome_and_archive_member_meets_the_constraint():
     for c in result.evaluated:
         assert lo <= c.cost <= hi and c.cost == count_macs(c.arch, TINY) == c.macs
     assert result.archive.members() and all(lo <= c.cost <= hi for c in result.archive.members())
+
+
+def test_the_first_population_is_the_ends_half_a_population_of_their_neighbours_then_random_genomes():
+    result = EvolutionarySearch(TINY, CountingScore(), LO, HI, settings=replace(SMALL, generations=0),
+                                progress=False).run()
+    first = [c.arch for c in result.evaluated]
+    near = {n.to_json() for end in (TINY.min_arch(), TINY.max_arch()) for n in TINY.neighbours(end)}
+    assert len(first) == SMALL.population and first[:2] == [TINY.min_arch(), TINY.max_arch()]
+    assert all(a.to_json() in near for a in first[2:10]), "population // 2 one-gene neighbours of the ends"
+    assert sum(a.to_json() not in near for a in first[10:]) >= 4, "the rest drawn uniformly"
 
 
 def test_latency_cost_constrains_by_the_models_prediction():

@@ -115,6 +115,15 @@ def test_mutation_resamples_each_gene_to_a_different_value():
     assert abs(rate - 0.2 * multi) < 0.03
 
 
+def test_neighbours_differ_from_the_genome_in_exactly_one_gene():
+    arch = SPACE.sample(random.Random(1))
+    near = SPACE.neighbours(arch)
+    assert len(near) == len({n.to_json() for n in near}) == sum(len(v) - 1 for _, _, v in SPACE._gene_slots())
+    for n in near:
+        SPACE.validate(n)
+        assert sum(a != b for a, b in zip(n.genes(), arch.genes())) == 1
+
+
 def test_uniform_crossover_takes_each_gene_from_a_parent():
     rng = random.Random(3)
     a, b = SPACE.min_arch(), SPACE.max_arch()

@@ -1,10 +1,10 @@
 """Evolutionary search of a space under a cost constraint (MACs, or a predicted latency).
 
-Step 0 takes the smallest and largest genomes (when they meet the constraint) and samples the rest
-of the population uniformly within ``[lo, hi]``. Each later step makes children of the
-population by mutation (each gene resampled to a different value with probability 0.2) and uniform
-crossover (each gene from the second parent with probability 0.5); a child is drawn again until it
-meets the constraint and was never evaluated before. Every new genome is scored once (``score`` is
+Step 0 takes the smallest and largest genomes (when they meet the constraint), up to half a
+population of their one-gene neighbours, and samples the rest uniformly within ``[lo, hi]``. Each
+later step makes children of the population by mutation (each gene resampled to a different value
+with probability 0.2) and uniform crossover (each gene from the second parent with probability 0.5);
+a child is drawn again until it meets the constraint and was never evaluated before. Every new genome is scored once (``score`` is
 the held-out accuracy, never the test split's); the archive keeps the best per cost bucket; the next
 population takes the best of every bucket, then the second best of every bucket, and so on, so the
 whole cost range stays covered instead of collapsing onto the most expensive genomes.
@@ -209,12 +209,21 @@ class EvolutionarySearch:
 
     # ----- one step ------------------------------------------------------------------------
     def _initial(self) -> list[ArchConfig]:
-        """The smallest and largest genomes when they meet the constraint (the ends of the front), then uniform ones."""
-        archs = [a for a in (self.space.min_arch(), self.space.max_arch()) if self._meets(a)]
-        archs = archs[: self.settings.population]
-        seen = {a.to_json() for a in archs}
-        return archs + self._draw_many(
-            lambda: self.space.sample(self.rng), self.settings.population - len(archs), seen, "random genome"
+        """The smallest and largest genomes when they meet the constraint, up to half a population of their
+        one-gene neighbours, then uniform ones.
+
+        A sandwich-trained supernet trains both ends every step, so they and their surroundings are its
+        best-trained genomes, and a uniform draw almost never lands there (most genomes cost mid-range).
+        """
+        size = self.settings.population
+        ends = [a for a in (self.space.min_arch(), self.space.max_arch()) if self._meets(a)][:size]
+        seen = {a.to_json() for a in ends}
+        near = list({n.to_json(): n for a in ends for n in self.space.neighbours(a)
+                     if self._meets(n) and n.to_json() not in seen}.values())
+        near = self.rng.sample(near, min(len(near), size // 2, size - len(ends)))
+        seen |= {a.to_json() for a in near}
+        return ends + near + self._draw_many(
+            lambda: self.space.sample(self.rng), size - len(ends) - len(near), seen, "random genome"
         )
 
     def _children(self) -> list[ArchConfig]:
