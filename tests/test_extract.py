@@ -91,13 +91,16 @@ def test_bundled_records_register_loadable_models(setup, tmp_path, monkeypatch):
 def test_cli_extracts_a_family_file(setup, tmp_path, capsys):
     checkpoint, data, genomes, _ = setup
     family = tmp_path / "family.json"
-    family.write_text(json.dumps([{"genome": g.to_dict(), "accuracy": 0.4, "budget_macs": 1e6} for g in genomes]))
+    members = [{"genome": g.to_dict(), "accuracy": 0.4, "budget_macs": 1e6} for g in genomes]
+    members[0] |= {"held_out_top1": 0.45, "held_out_samples": 5000}  # re-scored on the whole held-out split
+    family.write_text(json.dumps(members))
     argv = ["extract", "--supernet", str(checkpoint), "--family", str(family), "--prefix", "tiny", "--tag", "t",
             "--out", str(tmp_path / "out"), "--data", str(data), "--json"]
     assert main(argv) == 0
     records = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in records] == ["tiny_a0", "tiny_a1"]
-    assert records[1]["search"] == {"held_out_top1": 0.4, "budget_macs": 1e6}
+    assert records[0]["search"] == {"held_out_top1": 0.45, "held_out_samples": 5000, "budget_macs": 1e6}
+    assert records[1]["search"] == {"held_out_top1": 0.4, "held_out_samples": None, "budget_macs": 1e6}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "tiny_a0.t.json", "tiny_a0.t.safetensors", "tiny_a1.t.json", "tiny_a1.t.safetensors"]
 

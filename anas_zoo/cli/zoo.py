@@ -194,8 +194,9 @@ def _extract(args: argparse.Namespace) -> int | None:
     except (OSError, ValueError, KeyError, TypeError) as e:
         return fail(f"--family {args.family}: not a family.json written by anas-search --family N ({e})", EXIT_USAGE)
     names = [f"{args.prefix}_a{i}" for i in range(len(genomes))]
-    extra = [{"search": {"held_out_top1": member.get("accuracy"), "budget_macs": member.get("budget_macs")}}
-             for member in family]
+    extra = [{"search": {"held_out_top1": member.get("held_out_top1", member.get("accuracy")),
+                         "held_out_samples": member.get("held_out_samples"), "budget_macs": member.get("budget_macs")}}
+             for member in family]  # the whole-split re-score when anas-search made one, else the search's score
     supernet = args.supernet
     if args.supernet_out:
         from anas_zoo.train.checkpoint import slim_checkpoint
