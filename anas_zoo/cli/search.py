@@ -172,8 +172,9 @@ def _search(args: argparse.Namespace) -> None:
     split = cifar10_split(load_cifar10(args.data), recipe.get("holdout_fraction", 0.1), seed=recipe.get("seed", 0))
     score_identity = {"supernet_sha256": sha256_of(Path(args.supernet)), "eval_samples": args.eval_samples,
                       "calib_batches": args.calib_batches, "batch_size": args.batch_size}
+    score, _ = _held_out_score(supernet, args, recipe, split, args.eval_samples)
     search = EvolutionarySearch(
-        space, _held_out_score(supernet, args, recipe, split, args.eval_samples)[0], lo, hi, cost=cost, settings=settings,
+        space, score, lo, hi, cost=cost, settings=settings,
         bucket_width=args.bucket_width * cost.scale if args.bucket_width else None, num_classes=num_classes,
         state_path=out / STATE_FILE, score_identity=score_identity,
     )

@@ -4,10 +4,11 @@ Step 0 takes the smallest and largest genomes (when they meet the constraint), u
 population of their one-gene neighbours, and samples the rest uniformly within ``[lo, hi]``. Each
 later step makes children of the population by mutation (each gene resampled to a different value
 with probability 0.2) and uniform crossover (each gene from the second parent with probability 0.5);
-a child is drawn again until it meets the constraint and was never evaluated before. Every new genome is scored once (``score`` is
-the held-out accuracy, never the test split's); the archive keeps the best per cost bucket; the next
-population takes the best of every bucket, then the second best of every bucket, and so on, so the
-whole cost range stays covered instead of collapsing onto the most expensive genomes.
+a child is drawn again until it meets the constraint and was never evaluated before. Every new
+genome is scored once (``score`` is the held-out accuracy, never the test split's); the archive keeps
+the best per cost bucket; the next population takes the best of every bucket, then the second best of
+every bucket, and so on, so the whole cost range stays covered instead of collapsing onto the most
+expensive genomes.
 
 The state (population, evaluated genomes, archive, RNG state, step) is written atomically after every
 step, with the scores computed so far also every few evaluations: rerunning with the same state file
