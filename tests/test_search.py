@@ -333,7 +333,27 @@ def test_cli_searches_a_real_supernet_checkpoint_and_resumes(tiny_supernet_cli, 
     assert search_main(argv) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["front"] == first["front"] and again["family"] == first["family"]
-    assert scored[9 + len(rescored):] == rescored, "resuming scores no genome of the search again"
+    assert len(scored) == 9 + len(rescored), "a rerun scores no genome again, for the search or the family"
+
+
+def test_an_interrupted_family_rescoring_keeps_what_it_scored(tiny_supernet_cli, tmp_path, capsys, monkeypatch):
+    argv, scored, _ = tiny_supernet_cli
+    argv = [*argv, "--min-macs", "0.05", "--max-macs", "0.2", "--family", "2", "--family-shortlist", "2",
+            "--out", str(tmp_path / "search")]
+    counting = cli_search.evaluate_subnet
+
+    def crash_on_the_second_rescore(*args, **kwargs):
+        if len(scored) == 10:
+            raise KeyboardInterrupt
+        return counting(*args, **kwargs)
+
+    monkeypatch.setattr(cli_search, "evaluate_subnet", crash_on_the_second_rescore)
+    assert search_main(argv) == 130
+    assert "interrupted" in capsys.readouterr().err
+    first_rescore = scored[9]
+    monkeypatch.setattr(cli_search, "evaluate_subnet", counting)
+    assert search_main(argv) == 0
+    assert first_rescore not in scored[10:], "the re-score saved before the interruption is not made again"
 
 
 def test_cli_constrains_by_a_latency_model(tiny_supernet_cli, tmp_path, capsys):

@@ -4,7 +4,8 @@ Every candidate is taken from the supernet, its BN statistics recalibrated on tr
 scored by top-1 on the held-out part of the training set (never the test split). Rerunning with the
 same ``--out`` resumes an interrupted search. Writes ``pareto.json``, ``pareto.csv`` and ``pareto.png``
 (and ``family.json`` with ``--family N``: one genome per MACs budget, the best of its band's
-``--family-shortlist`` top-scored genomes scored again on the whole held-out split) into ``--out``.
+``--family-shortlist`` top-scored genomes scored again on the whole held-out split, those re-scores kept
+in ``family_rescores.json``) into ``--out``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
 from anas_zoo.train.loop import evaluate_subnet
 
 STATE_FILE = "search_state.json"
+RESCORE_FILE = "family_rescores.json"
 
 
 class UsageError(Exception):
@@ -132,18 +134,30 @@ def _held_out_score(supernet, args: argparse.Namespace, recipe: dict, split: dic
     return score, len(held_out[1])
 
 
-def _whole_held_out_rescore(supernet, args: argparse.Namespace, recipe: dict, split: dict, bar: tqdm):
-    """``rescore(candidate)`` on every held-out image (one tick of ``bar`` each), and each result by genome key."""
+def _whole_held_out_rescore(supernet, args: argparse.Namespace, recipe: dict, split: dict, identity: dict,
+                            path: Path, bar: tqdm):
+    """``rescore(candidate)``: top-1 on every held-out image (one tick of ``bar`` each); ``scores``, each result
+    by genome key; and how many images that is.
+
+    Every result is saved to ``path`` with ``identity`` (what the scores measure) as soon as it exists, so an
+    interrupted, rerun or resumed search scores no genome twice; a file made by another scorer is ignored.
+    """
     score, samples = _held_out_score(supernet, args, recipe, split, None)
-    confirmed: dict[str, dict] = {}
+    identity = json.loads(json.dumps(identity | {"held_out_samples": samples, "seed": args.seed}))
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        saved = {}
+    scores = saved.get("scores", {}) if isinstance(saved, dict) and saved.get("identity") == identity else {}
 
     def rescore(candidate) -> float:
-        if candidate.key not in confirmed:
-            confirmed[candidate.key] = {"held_out_top1": score(candidate.arch), "held_out_samples": samples}
+        if candidate.key not in scores:
+            scores[candidate.key] = score(candidate.arch)
+            atomic_write(path, json.dumps({"identity": identity, "scores": scores}))
             bar.update(1)
-        return confirmed[candidate.key]["held_out_top1"]
+        return scores[candidate.key]
 
-    return rescore, confirmed
+    return rescore, scores, samples
 
 
 def _search(args: argparse.Namespace) -> None:
@@ -193,10 +207,13 @@ def _search(args: argparse.Namespace) -> None:
         budgets = spread_budgets(smallest, smallest * args.family_ratio, args.family)
         by_macs = [replace(c, cost=float(c.macs)) for c in result.evaluated]
         with tqdm(desc="family re-scoring", unit="genome", disable=args.family_shortlist == 1) as bar:
-            rescore, confirmed = _whole_held_out_rescore(supernet, args, recipe, split, bar)
+            rescore, rescores, samples = _whole_held_out_rescore(
+                supernet, args, recipe, split, {k: v for k, v in score_identity.items() if k != "eval_samples"},
+                out / RESCORE_FILE, bar)
             chosen = select_family(by_macs, budgets, rescore if args.family_shortlist > 1 else None,
                                    args.family_shortlist)
-        family = [c.to_dict() | {"budget_macs": b} | confirmed.get(c.key, {}) for c, b in zip(chosen, budgets)]
+        family = [c.to_dict() | {"budget_macs": b} | ({"held_out_top1": rescores[c.key], "held_out_samples": samples}
+                                                       if c.key in rescores else {}) for c, b in zip(chosen, budgets)]
         files["family"] = out / "family.json"
         atomic_write(files["family"], json.dumps(family, indent=2) + "\n")
     if args.json:
