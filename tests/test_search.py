@@ -16,6 +16,7 @@ import torch
 from anas_zoo.cli import search as cli_search
 from anas_zoo.cli.search import main as search_main
 from anas_zoo.flops import count_macs
+from anas_zoo.search import held_out
 from anas_zoo.search.evolution import (
     ConstraintError,
     EvolutionarySearch,
@@ -301,7 +302,7 @@ def tiny_supernet_cli(tmp_path, monkeypatch):
         scored.append(arch.to_json())
         return evaluate_subnet(supernet, arch, *args, **kwargs)
 
-    monkeypatch.setattr(cli_search, "evaluate_subnet", counting_evaluate)
+    monkeypatch.setattr(held_out, "evaluate_subnet", counting_evaluate)
     argv = ["--supernet", str(checkpoint), "--data", str(tmp_path), "--population", "5", "--generations", "1",
             "--mutations", "2", "--crossovers", "2", "--calib-batches", "2", "--eval-samples", "30",
             "--batch-size", "16", "--json", "--device", "cpu"]
@@ -340,18 +341,18 @@ def test_an_interrupted_family_rescoring_keeps_what_it_scored(tiny_supernet_cli,
     argv, scored, _ = tiny_supernet_cli
     argv = [*argv, "--min-macs", "0.05", "--max-macs", "0.2", "--family", "2", "--family-shortlist", "2",
             "--out", str(tmp_path / "search")]
-    counting = cli_search.evaluate_subnet
+    counting = held_out.evaluate_subnet
 
     def crash_on_the_second_rescore(*args, **kwargs):
         if len(scored) == 10:
             raise KeyboardInterrupt
         return counting(*args, **kwargs)
 
-    monkeypatch.setattr(cli_search, "evaluate_subnet", crash_on_the_second_rescore)
+    monkeypatch.setattr(held_out, "evaluate_subnet", crash_on_the_second_rescore)
     assert search_main(argv) == 130
     assert "interrupted" in capsys.readouterr().err
     first_rescore = scored[9]
-    monkeypatch.setattr(cli_search, "evaluate_subnet", counting)
+    monkeypatch.setattr(held_out, "evaluate_subnet", counting)
     assert search_main(argv) == 0
     assert first_rescore not in scored[10:], "the re-score saved before the interruption is not made again"
 

@@ -28,12 +28,12 @@ from anas_zoo.search.evolution import (
     select_family,
     spread_budgets,
 )
+from anas_zoo.search.held_out import held_out_scorer
 from anas_zoo.search.latency_model import LatencyModel
 from anas_zoo.search.pareto_archive import write_pareto
 from anas_zoo.space import list_spaces
 from anas_zoo.train.checkpoint import load_supernet, read_checkpoint
-from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
-from anas_zoo.train.loop import evaluate_subnet
+from anas_zoo.train.data import cifar10_split, load_cifar10
 
 STATE_FILE = "search_state.json"
 RESCORE_FILE = "family_rescores.json"
@@ -113,25 +113,9 @@ def _training_config(path: str) -> dict:
 
 
 def _held_out_score(supernet, args: argparse.Namespace, recipe: dict, split: dict, samples: int | None):
-    """``(score, n)``: ``score(arch)`` is top-1 on ``n`` held-out images (``samples``, None: all) after BN
-    recalibration on training batches.
-
-    ``split`` is the one the supernet's training recorded (fraction and seed), so no image the supernet
-    trained on scores a candidate. Both sets are fixed (same images, same order, no augmentation) for
-    every candidate, so scores compare.
-    """
-    val_images, val_labels = split["val"]
-    pick = torch.randperm(len(val_labels), generator=torch.Generator().manual_seed(args.seed))[:samples]
-    held_out = (val_images[pick], val_labels[pick])
-
-    def score(arch) -> float:
-        calib = cifar10_loader(split["train"], args.batch_size, train=False, shuffle=True, seed=args.seed)
-        evals = cifar10_loader(held_out, args.batch_size, train=False)
-        metrics = evaluate_subnet(supernet, arch, calib, evals, args.calib_batches, device=args.device,
-                                  resolution=recipe.get("input_resolution"))
-        return float(metrics["top1"])
-
-    return score, len(held_out[1])
+    """:func:`held_out_scorer` with the command line's evaluation settings and the training's input resolution."""
+    return held_out_scorer(supernet, split, samples, calib_batches=args.calib_batches, batch_size=args.batch_size,
+                           seed=args.seed, device=args.device, resolution=recipe.get("input_resolution"))
 
 
 def _whole_held_out_rescore(supernet, args: argparse.Namespace, recipe: dict, split: dict, identity: dict,

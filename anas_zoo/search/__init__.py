@@ -5,5 +5,6 @@ rejection, dedup, resumable); :mod:`~anas_zoo.search.pareto_archive` keeps the b
 bucket and writes the Pareto set as JSON, CSV and a plot; :mod:`~anas_zoo.search.latency_model`
 predicts a genome's latency on a measured device, for latency-constrained search. The accuracy that
 ranks genomes is any ``score(arch) -> float`` callable, so the engine does not depend on training
-code; ``anas-search`` wires a supernet checkpoint and a held-out split into it.
+code; :mod:`~anas_zoo.search.held_out` makes one from a trained supernet and its held-out split, which
+``anas-search`` wires in.
 """
