@@ -49,11 +49,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, help="folder for neighbours.md and neighbours.json")
     args = parser.parse_args()
+    if not Path(args.supernet).is_file():
+        parser.error(f"supernet checkpoint {args.supernet} does not exist")
     torch.set_num_threads(args.threads)
     supernet = load_supernet(args.supernet).eval()
     recipe = read_checkpoint(args.supernet)[1].get("state", {}).get("config", {})
     space = supernet.space
-    base = ArchConfig.from_dict(json.loads(args.genome.read_text())) if args.genome else space.min_arch()
+    try:
+        base = space.validate(ArchConfig.from_dict(json.loads(args.genome.read_text()))) if args.genome \
+            else space.min_arch()
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        parser.error(f"--genome {args.genome}: not a genome of space '{space.name}' ({e})")
     split = cifar10_split(load_cifar10(args.data), recipe.get("holdout_fraction", 0.1), seed=recipe.get("seed", 0))
     score, samples = held_out_scorer(supernet, split, None, calib_batches=args.calib_batches,
                                      resolution=recipe.get("input_resolution"))
