@@ -25,6 +25,9 @@ from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
 from anas_zoo.zoo import CIFAR10_CLASSES, cifar10_preprocessing
 
 OWN_WEIGHTS_LICENSE = "apache-2.0"
+#: What a record's weights are (its ``kind``): sliced out of the supernet as trained (the paper's claim: no
+#: retraining), or fine-tuned standalone afterwards (``anas-zoo finetune``).
+SUPERNET_KIND, FINETUNED_KIND = "supernet", "finetuned"
 
 
 def _batches(split: tuple[torch.Tensor, torch.Tensor], resolution: int, batch_size: int, shuffle: bool = False):
@@ -65,7 +68,6 @@ def extract_weights(
         raise ValueError(f"{supernet_path} was trained on data={recipe['data']!r}; extraction evaluates CIFAR-10 only")
     fraction, seed = recipe.get("holdout_fraction", 0.1), recipe.get("seed", 0)
     splits = cifar10_split(load_cifar10(data), fraction, seed=seed)
-    held_out = len(splits["val"][1])
     training = {
         "supernet_sha256": sha256_of(supernet_path),
         "steps": state.get("step"),
@@ -77,31 +79,43 @@ def extract_weights(
     records = []
     for i, (arch, name) in enumerate(zip(genomes, names)):
         model = supernet.extract(arch)
-        res = arch.resolution
-        calibrate_bn(model, _batches(splits["val"], res, batch_size, shuffle=True), num_batches=-(-held_out // batch_size))
-        model.load_state_dict(stored_tensors(model.state_dict(), dtype))
-        result = evaluate(model, _batches(splits["test"], res, batch_size), progress=progress)
+        metric, calibration = calibrate_and_measure(model, arch.resolution, splits, batch_size, dtype, progress)
+        calibration.update(fraction=fraction, seed=seed)
         macs, params = count(arch, supernet.space, supernet.num_classes)
         record = {
             "name": name,
             "tag": tag,
+            "kind": SUPERNET_KIND,
             "space": supernet.space.name,
             "genome": arch.to_dict(),
-            "resolution": res,
+            "resolution": arch.resolution,
             "num_classes": supernet.num_classes,
             "classes": list(CIFAR10_CLASSES),
             "macs": macs,
             "params": params,
-            "preprocessing": cifar10_preprocessing(res),
-            "metrics": [{
-                "dataset": "cifar10", "split": "test", "top1": round(result["top1"], 2),
-                "top5": round(result["top5"], 2), "samples": result["samples"], "source": "measured",
-            }],
-            "calibration": {"split": "held-out part of CIFAR-10 train", "fraction": fraction, "seed": seed,
-                            "images": held_out, "batch_size": batch_size, "shuffled": True},
+            "preprocessing": cifar10_preprocessing(arch.resolution),
+            "metrics": [metric],
+            "calibration": calibration,
             "training": training,
             "license": OWN_WEIGHTS_LICENSE,
             **(extra[i] if extra else {}),
         }
         records.append(read_record(save_weights(model, record, out_dir, f"{name}.{tag}", dtype)))
     return records
+
+
+def calibrate_and_measure(model: torch.nn.Module, resolution: int, splits: dict, batch_size: int = 250,
+                          dtype: str = "float32", progress: bool = False) -> tuple[dict, dict]:
+    """Recalibrate ``model``'s BN on the whole held-out split, round it to its storage ``dtype`` (in place) and
+    measure it on the CIFAR-10 test split: (the record's test metric, its calibration entry). Extraction and
+    fine-tuning both end here, so every shipped figure is measured the same way on the weights as stored."""
+    held_out = len(splits["val"][1])
+    calibrate_bn(model, _batches(splits["val"], resolution, batch_size, shuffle=True),
+                 num_batches=-(-held_out // batch_size))
+    model.load_state_dict(stored_tensors(model.state_dict(), dtype))
+    result = evaluate(model, _batches(splits["test"], resolution, batch_size), progress=progress)
+    metric = {"dataset": "cifar10", "split": "test", "top1": round(result["top1"], 2),
+              "top5": round(result["top5"], 2), "samples": result["samples"], "source": "measured"}
+    calibration = {"split": "held-out part of CIFAR-10 train", "images": held_out, "batch_size": batch_size,
+                   "shuffled": True}
+    return metric, calibration

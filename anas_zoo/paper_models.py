@@ -63,13 +63,13 @@ def _register() -> None:
             weights.append(WeightSpec(
                 ATTENTIVENAS_TAG, OFFICIAL_LICENSE, (_reported(top1, mflops),),
                 _how_to_get("attentivenas", "attentive_nas_pretrained.pth.tar"),
-                "AttentiveNAS supernet weights (BestUp-3), ImageNet-1k",
+                "AttentiveNAS supernet weights (BestUp-3), ImageNet-1k", kind="imported",
             ))
         if alpha_top1 is not None:
             weights.append(WeightSpec(
                 ALPHANET_TAG, OFFICIAL_LICENSE, (_reported(alpha_top1, mflops),),
                 _how_to_get("alphanet", "alphanet_pretrained.pth.tar"),
-                "AlphaNet supernet weights (alpha-divergence KD), ImageNet-1k",
+                "AlphaNet supernet weights (alpha-divergence KD), ImageNet-1k", kind="imported",
             ))
         family = "AlphaNet" if name.startswith("alphanet") else "AttentiveNAS"
         register_model(ModelEntry(

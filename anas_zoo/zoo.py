@@ -60,6 +60,7 @@ class WeightSpec:
     how_to_get: str
     description: str = ""
     hub_repo: str = ""  # "ORG/REPO[@revision]" that publishes these weights; empty: not on the Hub
+    kind: str = ""  # how the weights were made: "supernet" (sliced, no retraining), "finetuned", "imported", ...
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class ModelEntry:
         }
         if tag is not None or self.weights:
             spec = self.weight(tag)
-            record.update(tag=spec.tag, license=spec.license, metrics=list(spec.metrics))
+            record.update(tag=spec.tag, license=spec.license, metrics=list(spec.metrics), kind=spec.kind)
         return record
 
 
@@ -223,9 +224,11 @@ def model_info(name: str) -> dict:
     info.pop("tag", None)
     info.pop("license", None)
     info.pop("metrics", None)
+    info.pop("kind", None)
     info["weights"] = [
         {
             "tag": w.tag,
+            "kind": w.kind,
             "license": w.license,
             "metrics": list(w.metrics),
             "available": find_local(f"{entry.name}.{w.tag}") is not None,

@@ -21,8 +21,7 @@ def family(tmp_path, monkeypatch):
     extract_weights(checkpoint, genomes, ["demo_tiny_a0", "demo_tiny_a1"], weights, "c10", data, batch_size=10)
     monkeypatch.setattr(store, "BUNDLED_DIR", weights)
     monkeypatch.setattr(bundled, "BUNDLED_DIR", weights)
-    for record in bundled.bundled_records():
-        entry = bundled._entry(record)
+    for entry in bundled.entries(bundled.bundled_records()):
         monkeypatch.setitem(zoo._REGISTRY, entry.name, entry)
     return data, genomes
 

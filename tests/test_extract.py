@@ -80,7 +80,7 @@ def test_bundled_records_register_loadable_models(setup, tmp_path, monkeypatch):
     monkeypatch.setattr(bundled, "BUNDLED_DIR", tmp_path)
     records = bundled.bundled_records()
     assert [r["name"] for r in records] == ["tiny_bundled_a0"]
-    entry = bundled._entry(records[0])
+    (entry,) = bundled.entries(records)
     monkeypatch.setitem(zoo._REGISTRY, entry.name, entry)
     assert anas_zoo.list_models("tiny_bundled_*", pretrained=True) == ["tiny_bundled_a0.c10"]
     model = anas_zoo.load("tiny_bundled_a0", pretrained=True)

@@ -8,7 +8,7 @@ import warnings
 
 import torch
 
-from anas_zoo.cli.common import EXIT_USAGE, fail, print_json, run
+from anas_zoo.cli.common import EXIT_FAILED, EXIT_USAGE, fail, print_json, run
 from anas_zoo.store import STORAGE_DTYPES
 from anas_zoo.zoo import list_models, load, model_info
 
@@ -213,6 +213,30 @@ def _extract(args: argparse.Namespace) -> int | None:
               f"{r['params'] / 1e6:6.2f} M params  test top-1 {m['top1']:.2f} %  -> {Path(args.out)}")
 
 
+def _finetune(args: argparse.Namespace) -> int | None:
+    """Fine-tune one member standalone, distilled from a teacher; resumable; writes NAME.TAG to --out."""
+    from anas_zoo.train.finetune import FinetuneConfig, FinetuneError, Finetuner
+
+    try:
+        config = FinetuneConfig(
+            model=args.model, teacher=args.teacher, epochs=args.epochs, tag=args.tag, out=args.out,
+            state_dir=args.state_dir, data_path=args.data, batch_size=args.batch_size, lr=args.lr,
+            kd_weight=args.kd_weight, threads=args.threads, dtype=args.dtype, progress=not args.json,
+        )
+        record = Finetuner(config).fit(args.max_steps)
+    except FinetuneError as e:
+        return fail(str(e), EXIT_USAGE)
+    if record is None:
+        print(f"stopped; rerun the same command to resume from {config.state_path}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print_json(record)
+        return
+    m = record["metrics"][0]
+    print(f"{record['name']}.{record['tag']}: test top-1 {m['top1']:.2f} % (started from "
+          f"{record['finetune']['from']}, teacher {record['finetune']['teacher']}) -> {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anas-zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -279,6 +303,27 @@ def build_parser() -> argparse.ArgumentParser:
                         "files, and the recorded accuracy is measured on the float16 weights)")
     p.add_argument("--json", action="store_true", help="print the metadata records as one JSON document")
     p.set_defaults(func=_extract)
+
+    p = sub.add_parser("finetune", help="fine-tune a family member standalone, distilled from a teacher (resumable)")
+    p.add_argument("model", help="starting weights NAME.TAG, e.g. attentivenas_cifar10_a0.cifar10")
+    p.add_argument("--epochs", type=float, required=True, help="passes over the 45,000-image training part")
+    p.add_argument("--teacher", help="teacher weights NAME.TAG, e.g. the largest member (default: a frozen copy of "
+                                     "the starting weights)")
+    p.add_argument("--out", default="checkpoints", help="folder of the resulting NAME.TAG weight set (default "
+                                                         "checkpoints/, the bundled folder)")
+    p.add_argument("--tag", default="cifar10_ft", help="weight tag of the result (default cifar10_ft)")
+    p.add_argument("--state-dir", help="resumable state and metrics.jsonl (default runs/finetune/NAME.TAG); "
+                                       "rerunning the same command resumes from it")
+    p.add_argument("--data", help="CIFAR-10 archive or folder (default: the shared copy)")
+    p.add_argument("--batch-size", type=_positive_int, default=128, help="images per step (default 128)")
+    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate per 256 images (default 0.05)")
+    p.add_argument("--kd-weight", type=float, default=1.0, help="weight of the distillation loss (default 1)")
+    p.add_argument("--threads", type=_positive_int, default=2, help="intra-op threads (default 2)")
+    p.add_argument("--dtype", choices=tuple(STORAGE_DTYPES), default="float16",
+                   help="storage precision of the result (default float16; measured as stored)")
+    p.add_argument("--max-steps", type=_positive_int, help="stop (checkpointed) after this many steps in all")
+    p.add_argument("--json", action="store_true", help="print the record as one JSON document (no progress bar)")
+    p.set_defaults(func=_finetune)
 
     p = sub.add_parser("eval", help="top-1/top-5 of a pretrained model on ImageNet-style or CIFAR-10 data")
     p.add_argument("name", help="registered model name, optionally with a weight tag (name.tag)")

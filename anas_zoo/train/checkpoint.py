@@ -1,8 +1,8 @@
 """Training checkpoints: one safetensors file, tensors only, written atomically.
 
-A checkpoint holds the supernet (``model.*``), the optimizer's tensors (``optim.*``) and the torch
-RNG state as tensors; everything else (space name, num_classes, step, optimizer hyper-parameters,
-scheduler/sampler/data-order/Python RNG state, the recipe) is JSON in the safetensors metadata.
+A checkpoint holds the supernet, or the static model being fine-tuned (``model.*``), the optimizer's tensors
+(``optim.*``) and the torch RNG state as tensors; everything else (space name, num_classes, step, optimizer
+hyper-parameters, scheduler/sampler/data-order/Python RNG state, the recipe) is JSON in the safetensors metadata.
 Loading never unpickles anything, and :func:`load_supernet` rebuilds the supernet from the file alone.
 """
 
@@ -20,6 +20,8 @@ from anas_zoo.store import stored_tensors
 from anas_zoo.supernet import SuperNet
 
 FORMAT = "anas_zoo.supernet-checkpoint/1"
+FINETUNE_FORMAT = "anas_zoo.finetune-checkpoint/1"
+_KINDS = {FORMAT: "supernet", FINETUNE_FORMAT: "fine-tuning"}
 
 
 class CheckpointError(ValueError):
@@ -35,23 +37,12 @@ def _optimizer_tensors(state: dict) -> tuple[dict[str, torch.Tensor], list]:
     return tensors, state["param_groups"]
 
 
-def save_checkpoint(
-    path: str | Path,
-    model: SuperNet,
-    optimizer: torch.optim.Optimizer | None = None,
-    state: dict | None = None,
-) -> Path:
-    """Write ``model`` (+ optimizer tensors, torch RNG and the JSON-able ``state``) to ``path`` atomically."""
+def save_state(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, meta: dict) -> Path:
+    """Write ``model`` (``model.*``), the optimizer's tensors (``optim.*``), the torch RNG and ``meta`` (JSON, which
+    must name its ``format``) to ``path`` atomically: the one writer of every resumable training state."""
     path = Path(path)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {
-        "format": FORMAT,
-        "space": model.space.name,
-        "num_classes": model.num_classes,
-        "dropout": model.dropout,
-        "drop_connect": model.drop_connect,
-        "state": state or {},
-    }
+    meta = dict(meta)
     if optimizer is not None:
         optim_tensors, groups = _optimizer_tensors(optimizer.state_dict())
         tensors.update({k: v.detach().cpu().contiguous() for k, v in optim_tensors.items()})
@@ -62,8 +53,26 @@ def save_checkpoint(
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"anas_zoo": json.dumps(meta)}))
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """(tensors, metadata) of a checkpoint, with a clear error for anything that is not one."""
+def save_checkpoint(
+    path: str | Path,
+    model: SuperNet,
+    optimizer: torch.optim.Optimizer | None = None,
+    state: dict | None = None,
+) -> Path:
+    """Write ``model`` (+ optimizer tensors, torch RNG and the JSON-able ``state``) to ``path`` atomically."""
+    meta = {
+        "format": FORMAT,
+        "space": model.space.name,
+        "num_classes": model.num_classes,
+        "dropout": model.dropout,
+        "drop_connect": model.drop_connect,
+        "state": state or {},
+    }
+    return save_state(path, model, optimizer, meta)
+
+
+def read_checkpoint(path: str | Path, fmt: str = FORMAT) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, metadata) of a checkpoint in format ``fmt``, with a clear error for anything that is not one."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -73,8 +82,8 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # safetensors raises its own error type for damaged headers
         raise CheckpointError(f"{path} is not a readable safetensors checkpoint: {e}") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an anas_zoo supernet checkpoint (format {meta.get('format')!r})")
+    if meta.get("format") != fmt:
+        raise CheckpointError(f"{path} is not an anas_zoo {_KINDS[fmt]} checkpoint (format {meta.get('format')!r})")
     return tensors, meta
 
 
@@ -113,16 +122,9 @@ def load_weights(path: str | Path, model: SuperNet) -> dict:
     return meta
 
 
-def restore(
-    path: str | Path, model: SuperNet, optimizer: torch.optim.Optimizer | None = None
-) -> dict:
-    """Load model, optimizer and torch RNG state from ``path`` in place; return the JSON training state."""
-    tensors, meta = read_checkpoint(path)
-    if meta.get("slim"):
-        raise CheckpointError(f"{path} holds no optimizer or RNG state (a slimmed supernet for search and "
-                              "fine-tuning); training can only resume from the full checkpoint")
-    _load_model(Path(path), tensors, meta, model)
-    device = next(model.parameters()).device
+def restore_state(tensors: dict[str, torch.Tensor], meta: dict, optimizer: torch.optim.Optimizer | None,
+                  device: torch.device) -> None:
+    """Put the optimizer and torch RNG state of a :func:`save_state` file back (the model is the caller's)."""
     if optimizer is not None:
         slots: dict[int, dict] = {}
         for key, value in tensors.items():
@@ -134,4 +136,16 @@ def restore(
     cuda_states = [tensors[f"rng.cuda.{i}"] for i in range(sum(k.startswith("rng.cuda.") for k in tensors))]
     if cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states)
+
+
+def restore(
+    path: str | Path, model: SuperNet, optimizer: torch.optim.Optimizer | None = None
+) -> dict:
+    """Load model, optimizer and torch RNG state from ``path`` in place; return the JSON training state."""
+    tensors, meta = read_checkpoint(path)
+    if meta.get("slim"):
+        raise CheckpointError(f"{path} holds no optimizer or RNG state (a slimmed supernet for search and "
+                              "fine-tuning); training can only resume from the full checkpoint")
+    _load_model(Path(path), tensors, meta, model)
+    restore_state(tensors, meta, optimizer, next(model.parameters()).device)
     return meta["state"]

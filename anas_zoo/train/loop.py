@@ -51,6 +51,7 @@ from anas_zoo.train.data import (
 from anas_zoo.train.losses import distillation_loss, label_smoothing_ce
 from anas_zoo.train.runtime import tune_cpu_training
 from anas_zoo.train.sampler import AccuracyPredictor, MacsPrior, Sampler
+from anas_zoo.train.schedule import warmup_cosine
 
 #: Sandwich steps timed (then undone) to budget a run whose largest subnet first trains alone.
 SANDWICH_PROBE_STEPS = 4
@@ -357,12 +358,7 @@ class Trainer:
     def lr_at(self, step: int) -> float:
         """Linear warm-up to the base lr, then per-iteration cosine to 0 (times the back-off scale)."""
         warmup = self.steps_in(self.config.warmup_epochs)
-        if step < warmup:
-            lr = self.base_lr * (step + 1) / warmup
-        else:
-            progress = (step - warmup) / max(1, self.total_steps - warmup)
-            lr = 0.5 * self.base_lr * (1 + math.cos(math.pi * min(1.0, progress)))
-        return lr * self.lr_scale
+        return warmup_cosine(step, self.total_steps, warmup, self.base_lr) * self.lr_scale
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict:
         """One SGD step on a (per-rank) batch: the sub-networks of :meth:`subnet_losses`, gradients summed."""

@@ -1,0 +1,116 @@
+"""anas-zoo finetune: a member of a real (tiny) extracted family trained standalone, distilled, resumed exactly."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from test_train_data import make_cifar_folder
+from train_helpers import TINY, tiny_cifar10_checkpoint
+
+import anas_zoo
+from anas_zoo import bundled, store, zoo
+from anas_zoo.cli.zoo import main
+from anas_zoo.evaluate import eval_batches, evaluate
+from anas_zoo.extract import extract_weights
+from anas_zoo.train.finetune import FinetuneConfig, FinetuneError, Finetuner
+
+RECIPE = {"config": {"data": "cifar10", "holdout_fraction": 0.5, "seed": 3}, "step": 42, "train_seconds": 7.5,
+          "source": {"commit": "abc123", "dirty": False}, "lineage": []}
+
+
+@pytest.fixture()
+def family(tmp_path, monkeypatch):
+    """A tiny two-member family (.cifar10, extracted) registered as if bundled, and a 60 + 60 image CIFAR-10 folder."""
+    checkpoint, _ = tiny_cifar10_checkpoint(tmp_path / "supernet.safetensors", RECIPE)
+    data = make_cifar_folder(tmp_path / "cifar", per_class=6)
+    weights = tmp_path / "checkpoints"
+    extract_weights(checkpoint, [TINY.min_arch(), TINY.max_arch()], ["ft_tiny_a0", "ft_tiny_a1"], weights,
+                    "cifar10", data, batch_size=16)
+    monkeypatch.setattr(store, "BUNDLED_DIR", weights)
+    monkeypatch.setattr(bundled, "BUNDLED_DIR", weights)
+    register(monkeypatch)
+    return data, weights
+
+
+def register(monkeypatch):
+    for entry in bundled.entries(bundled.bundled_records()):
+        monkeypatch.setitem(zoo._REGISTRY, entry.name, entry)
+
+
+def config(tmp_path, data, weights, **overrides) -> FinetuneConfig:
+    values = dict(model="ft_tiny_a0.cifar10", teacher="ft_tiny_a1.cifar10", epochs=2, tag="cifar10_ft",
+                  out=str(weights), state_dir=str(tmp_path / "state"), data_path=str(data), batch_size=8, lr=0.4, threads=1,
+                  checkpoint_every=2, eval_every=0, progress=False)
+    return FinetuneConfig(**(values | overrides))
+
+
+def test_finetuned_member_is_a_second_weight_set_with_its_kind_lineage_and_measured_accuracy(family, tmp_path,
+                                                                                           monkeypatch):
+    data, weights = family
+    start = anas_zoo.load("ft_tiny_a0.cifar10", pretrained=True)
+    record = Finetuner(config(tmp_path, data, weights)).fit()
+    register(monkeypatch)
+    assert anas_zoo.list_models("ft_tiny_*", pretrained=True) == ["ft_tiny_a0.cifar10_ft", "ft_tiny_a0.cifar10",
+                                                                  "ft_tiny_a1.cifar10"]
+    assert (record["kind"], record["tag"], record["genome"]) == ("finetuned", "cifar10_ft", TINY.min_arch().to_dict())
+    run = record["finetune"]
+    assert run["from"] == "ft_tiny_a0.cifar10" and run["teacher"] == "ft_tiny_a1.cifar10" and run["steps"] == 2 * 3
+    assert run["recipe"]["kd_weight"] == 1.0 and record["training"]["recipe"] == RECIPE["config"]
+    assert json.loads((weights / "ft_tiny_a0.cifar10.json").read_text())["kind"] == "supernet"
+    model = anas_zoo.load("ft_tiny_a0", pretrained=True)  # the preferred tag loads by default
+    assert model.pretrained_cfg["tag"] == "cifar10_ft" and not model.training
+    assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), start.state_dict().values()))
+    stored = load_file(weights / "ft_tiny_a0.cifar10_ft.safetensors")
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    batches, _ = eval_batches(record["preprocessing"], data, "test", batch_size=7)
+    metric = record["metrics"][0]
+    assert round(evaluate(model, batches)["top1"], 2) == metric["top1"] and metric["samples"] == 60
+    info = anas_zoo.model_info("ft_tiny_a0")
+    assert [(w["tag"], w["kind"]) for w in info["weights"]] == [("cifar10_ft", "finetuned"), ("cifar10", "supernet")]
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(family, tmp_path):
+    data, weights = family
+    whole = Finetuner(config(tmp_path / "a", data, tmp_path / "out_a")).fit()
+    assert Finetuner(config(tmp_path / "b", data, tmp_path / "out_b")).fit(max_steps=3) is None
+    assert not (tmp_path / "out_b").exists()
+    resumed = Finetuner(config(tmp_path / "b", data, tmp_path / "out_b")).fit()
+    a = load_file(tmp_path / "out_a" / "ft_tiny_a0.cifar10_ft.safetensors")
+    b = load_file(tmp_path / "out_b" / "ft_tiny_a0.cifar10_ft.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["metrics"] == whole["metrics"] and resumed["finetune"]["steps"] == whole["finetune"]["steps"]
+
+
+def test_the_largest_member_trains_on_the_labels_alone(family, tmp_path):
+    data, weights = family
+    record = Finetuner(config(tmp_path, data, weights, model="ft_tiny_a1.cifar10", teacher=None, kd_weight=0.0)).fit()
+    assert record["finetune"]["teacher"] is None and record["finetune"]["recipe"]["kd_weight"] == 0.0
+
+
+def test_runs_that_cannot_start_or_resume_say_why(family, tmp_path):
+    data, weights = family
+    with pytest.raises(FinetuneError, match="starting weights' own tag"):
+        Finetuner(config(tmp_path, data, weights, tag="cifar10"))
+    with pytest.raises(FinetuneError, match="NAME.TAG"):
+        Finetuner(config(tmp_path, data, weights, model="ft_tiny_a0"))
+    with pytest.raises(FinetuneError, match="would never be used"):
+        Finetuner(config(tmp_path, data, weights, kd_weight=0.0))
+    with pytest.raises(FinetuneError, match="epochs must be > 0"):
+        config(tmp_path, data, weights, epochs=0)
+    Finetuner(config(tmp_path, data, weights)).fit(max_steps=1)
+    with pytest.raises(FinetuneError, match="another fine-tuning run .*lr: 0.4 there, 0.1 now"):
+        Finetuner(config(tmp_path, data, weights, lr=0.1)).fit()
+
+
+def test_cli_finetunes_resumes_and_reports(family, tmp_path, capsys):
+    data, weights = family
+    argv = ["finetune", "ft_tiny_a1.cifar10", "--epochs", "1", "--kd-weight", "0", "--out", str(weights),
+            "--tag", "cifar10_ft", "--state-dir", str(tmp_path / "state"), "--data", str(data), "--batch-size", "8", "--threads", "1"]
+    assert main([*argv, "--max-steps", "1", "--json"]) == 1
+    assert "rerun the same command to resume" in capsys.readouterr().err
+    assert main([*argv, "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["finetune"]["steps"] == 3 and (weights / "ft_tiny_a1.cifar10_ft.json").is_file()
+    assert main(["finetune", "ft_tiny_a1.cifar10", "--epochs", "1", "--tag", "cifar10"]) == 2
+    assert "starting weights' own tag" in capsys.readouterr().err
