@@ -1,9 +1,10 @@
 """The main job on the bundled family: load, evaluate, export the smallest model, time it, tabulate.
 
-Every bundled model is loaded with its verified weights and evaluated on a few CIFAR-10 test images
+Every bundled model is loaded with its verified default weights and evaluated on a few CIFAR-10 test images
 (from the shared data folder when it is there, else on a synthetic batch, which only checks that the
 models run); each is timed in PyTorch eager at batch 1; the smallest is exported to a checked ONNX
-file and timed in ONNX Runtime. The result is a Pareto table: recorded test accuracy × MACs × latency.
+file and timed in ONNX Runtime. The result is a Pareto table: recorded test accuracy × MACs × latency, with the
+recorded test accuracy of each of the model's weight sets (the supernet's own and the fine-tuned one) side by side.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from anas_zoo.bench.stats import summarize
 from anas_zoo.evaluate import eval_batches, evaluate
 from anas_zoo.export import to_onnx
 from anas_zoo.train.data import DataError
-from anas_zoo.zoo import list_models, load
+from anas_zoo.zoo import list_models, load, model_info
 
 BUNDLED_FAMILY = "attentivenas_cifar10_a*"
 
@@ -53,8 +54,10 @@ def run_demo(samples: int = 500, threads: int = 2, iters: int = 50, data=None, o
             with torch.inference_mode():
                 model(torch.randn(8, 3, model.resolution, model.resolution))
         eager = _latency(prepare("torch", model, batch=1, resolution=model.resolution, threads=threads).call, iters)
-        rows.append({"name": name, "resolution": model.resolution, "macs": cfg["macs"], "params": cfg["params"],
-                     "test_top1": cfg["metrics"][0]["top1"], "test_samples": cfg["metrics"][0]["samples"],
+        rows.append({"name": name, "tag": cfg["tag"], "resolution": model.resolution, "macs": cfg["macs"],
+                     "params": cfg["params"], "test_top1": cfg["metrics"][0]["top1"],
+                     "test_samples": cfg["metrics"][0]["samples"],
+                     "test_top1_by_tag": {w["tag"]: w["metrics"][0]["top1"] for w in model_info(name)["weights"]},
                      "sample_top1": None if sample is None else sample["top1"],
                      "sample_images": None if sample is None else sample["samples"],
                      "torch_p50_ms": eager["p50_ms"], "torch_cv": eager["cv"]})

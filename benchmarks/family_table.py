@@ -2,8 +2,9 @@
 
     python benchmarks/family_table.py [--latency benchmarks/results/epyc_2core_kvm]
 
-Prints the README's short table and the model card's full one. Every figure comes from a
-``checkpoints/*.json`` record (MACs, params, test and held-out top-1, file size) or from the latency
+Prints the README's short table and the model card's full one, one row per model with every weight set's
+figures (the default tag first). Every figure comes from a
+``checkpoints/*.json`` record (MACs, params, test top-1/top-5, file size) or from the latency
 harness's ``results.csv`` under ``--latency``, so shipping a new family means pasting this output;
 ``tests/test_family_tables.py`` fails while the documents and the records disagree.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from anas_zoo.bundled import bundled_records
+from anas_zoo.bundled import TAG_PREFERENCE, bundled_records
 from anas_zoo.hub import latency_rows, markdown_table
 from anas_zoo.store import BUNDLED_DIR
 
@@ -26,15 +27,28 @@ def _test_metric(record: dict) -> dict:
     return next(m for m in record["metrics"] if m["split"] == "test")
 
 
-def _common(record: dict) -> list[str]:
-    return [record["name"], str(record["resolution"]), f"{record['macs'] / 1e6:.2f}",
-            f"{record['params'] / 1e6:.2f} M", f"{_test_metric(record)['top1']:.2f}"]
+def by_name(records: list[dict]) -> list[list[dict]]:
+    """The records grouped per model (by increasing MACs), each group in the registry's tag order."""
+    names = sorted({r["name"] for r in records}, key=lambda n: next(r["macs"] for r in records if r["name"] == n))
+    order = {t: i for i, t in enumerate(TAG_PREFERENCE)}
+    return [sorted((r for r in records if r["name"] == name), key=lambda r: (order.get(r["tag"], len(order)), r["tag"]))
+            for name in names]
+
+
+def _tags(records: list[dict]) -> list[str]:
+    return [r["tag"] for r in by_name(records)[0]]
+
+
+def _common(group: list[dict]) -> list[str]:
+    r = group[0]
+    return [r["name"], str(r["resolution"]), f"{r['macs'] / 1e6:.2f}", f"{r['params'] / 1e6:.2f} M"]
 
 
 def readme_table(records: list[dict]) -> str:
-    """README.md's table: architecture and CIFAR-10 test accuracy."""
-    return markdown_table(["model", "res", "MMACs", "params", "CIFAR-10 test top-1", "top-5"],
-                          [_common(r) + [f"{_test_metric(r)['top5']:.2f}"] for r in records])
+    """README.md's table: architecture and the CIFAR-10 test top-1 of every weight set (default tag first)."""
+    tags = _tags(records)
+    return markdown_table(["model", "res", "MMACs", "params", *(f"test top-1 .{t}" for t in tags)],
+                          [_common(g) + [f"{_test_metric(r)['top1']:.2f}" for r in g] for g in by_name(records)])
 
 
 def _p50(rows: list[dict], backend: str, threads: int) -> str:
@@ -44,16 +58,17 @@ def _p50(rows: list[dict], backend: str, threads: int) -> str:
 
 
 def card_table(records: list[dict], latency_dir: Path = LATENCY_DIR) -> str:
-    """MODEL_CARD.md's table: also top-5, the search's held-out top-1, batch-1 p50 latency and file size."""
+    """MODEL_CARD.md's table: also top-5 of every weight set, batch-1 p50 latency and the file size."""
+    tags = _tags(records)
     rows = []
-    for r in records:
-        timings = latency_rows(r["name"], latency_dir)
-        size = (BUNDLED_DIR / r["file"]).stat().st_size / 1e6
-        rows.append(_common(r) + [
-            f"{_test_metric(r)['top5']:.2f}", f"{100 * r['search']['held_out_top1']:.2f}",
+    for group in by_name(records):
+        timings = latency_rows(group[0]["name"], latency_dir)
+        size = (BUNDLED_DIR / group[0]["file"]).stat().st_size / 1e6
+        accuracy = [f"{_test_metric(r)['top1']:.2f} / {_test_metric(r)['top5']:.2f}" for r in group]
+        rows.append(_common(group) + accuracy + [
             f"{_p50(timings, 'ort', 1)} / {_p50(timings, 'ort', 2)}", _p50(timings, "torch", 1), f"{size:.1f} MB"])
-    return markdown_table(["model", "res", "MMACs", "params", "test top-1", "test top-5", "held-out top-1 (search)",
-                           "ORT fp32 p50 ms (1 / 2 thr)", "torch p50 ms (1 thr)", "size"], rows)
+    return markdown_table(["model", "res", "MMACs", "params", *(f"test top-1 / top-5 .{t}" for t in tags),
+                           "ORT fp32 p50 ms (1 / 2 thr)", "torch p50 ms (1 thr)", "size (float16)"], rows)
 
 
 def main() -> None:
