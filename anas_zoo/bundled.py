@@ -20,7 +20,7 @@ def _entry(record: dict) -> ModelEntry:
     metric = record["metrics"][0]
     weights = WeightSpec(
         record["tag"], record["license"], tuple(record["metrics"]),
-        f"Bundled with anas_zoo in {BUNDLED_DIR}; restore it from the repository if it is missing.",
+        f"Bundled with anas_zoo in {BUNDLED_DIR}; restore it from the repository, or reinstall anas_zoo, if it is missing.",
         f"trained by {PROJECT} (supernet sha256 {record['training']['supernet_sha256'][:12]})",
     )
     return ModelEntry(
