@@ -108,7 +108,7 @@ class TrainConfig:
     space: str = "cifar10"
     num_classes: int | None = None
     data: str = "cifar10"  # 'cifar10' or 'folder'
-    data_path: str | None = None  # CIFAR archive/folder, or the ImageNet-style root holding train/ and val/
+    data_path: str | None = None  # CIFAR archive/folder (default $ANAS_ZOO_DATA), or the ImageNet-style root of train/, val/
     holdout_fraction: float = 0.1
     input_resolution: int | None = None  # feed every subnet this size instead of its genome's resolution
     batch_size: int = 128  # per rank
