@@ -38,7 +38,6 @@ CARD_FILE = "README.md"
 ONNX_DIR = "onnx"
 #: The project's own licence (pyproject.toml), as a Hub licence id; imported weights keep theirs.
 PROJECT_LICENSE = "apache-2.0"
-DEFAULT_RESULTS_DIR = Path("benchmarks/results")
 RESULT_SUFFIXES = {".csv", ".json", ".jsonl", ".md", ".png", ".svg", ".html", ".txt"}
 UNTRAINED_TAG = "untrained"
 
@@ -141,7 +140,7 @@ def _publish_record(name: str, pretrained: bool) -> tuple[StaticNet, dict]:
     return model, record
 
 
-def latency_rows(name: str, results_dir: str | Path = DEFAULT_RESULTS_DIR) -> list[dict]:
+def latency_rows(name: str, results_dir: str | Path) -> list[dict]:
     """Rows of every ``results.csv`` under ``results_dir`` whose ``model`` is this architecture (any weight tag)."""
     results_dir = Path(results_dir)
     arch = split_name(name)[0]
@@ -251,10 +250,11 @@ def _export_onnx(folder: Path, record: dict, precisions) -> list[dict]:
 
 
 def write_model_repo(name: str, folder: str | Path, repo_id: str, pretrained: bool = True, onnx_precisions=(),
-                     results_dir: str | Path = DEFAULT_RESULTS_DIR) -> dict:
+                     results_dir: str | Path | None = None) -> dict:
     """Write the model repo of ``name`` into the empty folder ``folder``; returns a summary of what was written.
 
-    ``onnx_precisions`` (e.g. ``("fp32", "fp16")``) adds one exported ONNX file per precision.
+    ``onnx_precisions`` (e.g. ``("fp32", "fp16")``) adds one exported ONNX file per precision; the card's
+    latency table comes from the harness results under ``results_dir`` (none without one).
     """
     parse_hub_name(repo_id)
     folder = Path(folder)
@@ -264,7 +264,7 @@ def write_model_repo(name: str, folder: str | Path, repo_id: str, pretrained: bo
     os.replace(json_path, folder / CONFIG_FILE)
     full = read_record(folder / CONFIG_FILE)
     onnx = _export_onnx(folder, full, onnx_precisions) if onnx_precisions else []
-    latency = latency_rows(name, results_dir)
+    latency = latency_rows(name, results_dir) if results_dir is not None else []
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) + [CARD_FILE]
     (folder / CARD_FILE).write_text(model_card(full, repo_id, latency, sorted(files), onnx))
     return {"repo_id": repo_id, "repo_type": "model", "name": f"{full['name']}.{full['tag']}",
@@ -368,7 +368,7 @@ def _upload(write, repo_id: str, repo_type: str, revision: str | None, private: 
 def publish(name: str, repo_id: str, *, revision: str | None = None, private: bool = False,
             with_onnx: bool = False, onnx_precisions=("fp32",), to_dir: str | Path | None = None,
             token: str | None = None, pretrained: bool = True,
-            results_dir: str | Path = DEFAULT_RESULTS_DIR) -> dict:
+            results_dir: str | Path | None = None) -> dict:
     """Publish model ``name`` as Hub model repo ``repo_id`` (or write that repo into ``to_dir`` without network).
 
     ``pretrained`` publishes the weights ``load(name, pretrained=True)`` resolves; ``pretrained=False``
@@ -387,7 +387,7 @@ def publish(name: str, repo_id: str, *, revision: str | None = None, private: bo
     return _upload(write, repo_id, "model", revision, private, token, f"Publish {name} with anas_zoo")
 
 
-def publish_results(repo_id: str, *, results_dir: str | Path = DEFAULT_RESULTS_DIR, revision: str | None = None,
+def publish_results(repo_id: str, *, results_dir: str | Path, revision: str | None = None,
                     private: bool = False, to_dir: str | Path | None = None, token: str | None = None) -> dict:
     """Publish the latency/Pareto results folder as Hub dataset repo ``repo_id`` (or into ``to_dir``)."""
     parse_hub_name(repo_id)
