@@ -13,12 +13,7 @@ from dataclasses import dataclass, field
 from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.static import StaticNet
 from anas_zoo.store import WeightsError, find_local, load_weights, search_dirs
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+from anas_zoo.train.data import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
 
 
 def imagenet_preprocessing(resolution: int) -> dict:

@@ -23,8 +23,12 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from anas_zoo.fileio import atomic_write
-from anas_zoo.zoo import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR10_COUNTS = {"train": 50_000, "test": 10_000}
 #: The setting that names the CIFAR-10 data when no path is given (``--data``, ``data_path``).
 DATA_ENV = "ANAS_ZOO_DATA"
