@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from anas_zoo.fileio import atomic_write, sha256_of
+from anas_zoo.space import ArchConfig
 
 FORMAT = "anas_zoo.weights/1"
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
@@ -107,6 +108,19 @@ def load_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
             "the file is corrupted or was modified — delete it and obtain it again"
         )
     return load_file(str(weights_path)), record
+
+
+def load_into(model: torch.nn.Module, json_path) -> dict:
+    """Load a verified weight set into ``model`` strictly; the record's genome must be the model's."""
+    state, record = load_weights(json_path)
+    if ArchConfig.from_dict(record["genome"]) != model.arch:
+        raise WeightsError(f"weights {json_path} are for genome {record['genome']}, not {model.arch.to_dict()}")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"weights {json_path} do not fit the model: {e}") from e
+    model.pretrained_cfg = {**getattr(model, "pretrained_cfg", {}), **record}
+    return record
 
 
 def find_local(stem: str) -> Path | None:

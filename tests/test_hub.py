@@ -366,7 +366,7 @@ def test_resolution_order_bundled_then_store_then_hub(tmp_path, monkeypatch):
         fetched.append(name)
         return hub_repo / f"{NAME}.own.json"
 
-    monkeypatch.setattr(hub, "fetch", fake_fetch)
+    monkeypatch.setattr(zoo_module, "fetch", fake_fetch)
     assert torch.equal(logits(load(NAME, pretrained=True)), from_bundled)
     assert fetched == []
     shutil.rmtree(bundled)
