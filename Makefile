@@ -8,6 +8,9 @@ PIP := $(PY) -m pip
 # index. Override, e.g. `make setup TORCH_INSTALL=torch` for the default CUDA build.
 TORCH_INSTALL ?= --no-index --no-deps torch
 
+# The CIFAR-10 archive beside the checkout, unless ANAS_ZOO_DATA already names one.
+export ANAS_ZOO_DATA ?= $(abspath ../shared/data/cifar10-jpeg/cifar10-jpeg.tar.xz)
+
 .PHONY: setup demo test lint clean
 
 $(VENV)/.installed: pyproject.toml
@@ -27,6 +30,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check anas_zoo tests benchmarks
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -30,7 +30,8 @@ def _weight_spec(record: dict) -> WeightSpec:
     kind = record.get("kind", "supernet")
     return WeightSpec(
         record["tag"], record["license"], tuple(record["metrics"]),
-        f"Bundled with anas_zoo in {BUNDLED_DIR}; restore it from the repository if it is missing.",
+        f"Bundled with anas_zoo in {BUNDLED_DIR}; restore it from the repository, or reinstall anas_zoo, if it is "
+        "missing.",
         f"{KIND_DESCRIPTIONS.get(kind, kind)}; trained by {PROJECT} (supernet sha256 "
         f"{record['training']['supernet_sha256'][:12]})",
         kind=kind,

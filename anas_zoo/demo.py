@@ -1,8 +1,8 @@
 """The main job on the bundled family: load, evaluate, export the smallest model, time it, tabulate.
 
 Every bundled model is loaded with its verified default weights and evaluated on a few CIFAR-10 test images
-(from the shared data folder when it is there, else on a synthetic batch, which only checks that the
-models run); each is timed in PyTorch eager at batch 1; the smallest is exported to a checked ONNX
+(``data``, else ``$ANAS_ZOO_DATA``; when neither names readable data, on a synthetic batch, which only checks
+that the models run); each is timed in PyTorch eager at batch 1; the smallest is exported to a checked ONNX
 file and timed in ONNX Runtime. The result is a Pareto table: recorded test accuracy × MACs × latency, with the
 recorded test accuracy of each of the model's weight sets (the supernet's own and the fine-tuned one) side by side.
 """
@@ -77,4 +77,4 @@ def run_demo(samples: int = 500, threads: int = 2, iters: int = 50, data=None, o
             "ort_p50_ms": ort["p50_ms"], "ort_cv": ort["cv"], "threads": threads}
     sampled = rows[0]["sample_top1"] is not None
     return {"models": rows, "onnx": onnx,
-            "data": f"{samples} CIFAR-10 test images" if sampled else "synthetic batch (CIFAR-10 not found)"}
+            "data": f"{samples} CIFAR-10 test images" if sampled else "synthetic batch (no CIFAR-10: pass --data or set ANAS_ZOO_DATA)"}

@@ -1,4 +1,5 @@
-"""Top-1 / top-5 accuracy of a model, and the evaluation data each model's recorded preprocessing asks for.
+"""Top-1 / top-5 accuracy of a model or of a supernet's sub-network (after BN recalibration), and the
+evaluation data each model's recorded preprocessing asks for.
 
 A model whose preprocessing record has a ``crop`` (the ImageNet models) is evaluated on an
 ImageNet-style folder with the published pipeline (resize 256 → centre crop 224 → resize to the
@@ -8,11 +9,17 @@ with the record's mean/std and resized to the model's resolution.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm import tqdm
+
+from anas_zoo.space import ArchConfig
+from anas_zoo.supernet import SuperNet
+from anas_zoo.train import data as datasets
+from anas_zoo.train.calibrate import calibrate_bn
 
 
 @torch.inference_mode()
@@ -27,8 +34,6 @@ def evaluate(
 
     Top-5 is top-min(5, classes). ``limit`` stops after that many samples. The model is put in eval mode.
     """
-    from tqdm import tqdm
-
     model.eval()
     if device is not None:
         model.to(device)
@@ -53,6 +58,46 @@ def evaluate(
     return {"top1": 100.0 * correct1 / samples, "top5": 100.0 * correct5 / samples, "samples": samples}
 
 
+def _resized(batches: Iterable, resolution: int, device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Move (inputs, labels) batches to ``device`` and resize inputs to a sub-network's resolution."""
+    for x, y in batches:
+        yield datasets.resize_to(x.to(device, non_blocking=True), resolution), y.to(device, non_blocking=True)
+
+
+def accuracy(model: torch.nn.Module, batches: Iterable, resolution: int, device=None) -> dict:
+    """top-1 / top-5 (fractions in [0, 1]) and the sample count of ``model`` (eval mode) on ``batches``."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    try:
+        result = evaluate(model, _resized(batches, resolution, device))
+    finally:
+        model.train(was_training)
+    return {"top1": result["top1"] / 100, "top5": result["top5"] / 100, "samples": result["samples"]}
+
+
+def evaluate_subnet(
+    supernet: SuperNet,
+    arch: ArchConfig,
+    calib_batches: Iterable,
+    eval_batches: Iterable,
+    num_calib_batches: int,
+    device=None,
+    resolution: int | None = None,
+) -> dict:
+    """Activate ``arch``, recalibrate BN on ``num_calib_batches`` of ``calib_batches``, measure accuracy.
+
+    Batches are (normalised inputs, labels) at any size; inputs are resized to ``resolution``
+    (default ``arch.resolution``).
+    Returns ``{'top1', 'top5', 'samples'}`` (fractions). The supernet's BN running statistics are left
+    holding ``arch``'s calibrated values and its train/eval mode is restored.
+    """
+    device = device or next(supernet.parameters()).device
+    resolution = resolution or arch.resolution
+    supernet.set_active(arch)
+    calibrate_bn(supernet, _resized(calib_batches, resolution, device), num_calib_batches)
+    return accuracy(supernet, eval_batches, resolution, device)
+
+
 def uses_image_folder(preprocessing: dict) -> bool:
     """Whether a preprocessing record is the ImageNet folder pipeline (resize → centre crop)."""
     return "crop" in preprocessing
@@ -72,8 +117,6 @@ def eval_batches(
     'val'). CIFAR-10: the archive or folder given to :func:`~anas_zoo.train.data.load_cifar10`, split
     'test' (default) or 'val' (the held-out part of train, as the search uses it).
     """
-    from anas_zoo.train import data as datasets
-
     resolution = int(preprocessing["resolution"])
     if uses_image_folder(preprocessing):
         split = split or "val"

@@ -21,8 +21,8 @@ from anas_zoo.space import ArchConfig
 from anas_zoo.store import read_record, save_weights, stored_tensors
 from anas_zoo.train.calibrate import calibrate_bn
 from anas_zoo.train.checkpoint import load_supernet, read_checkpoint
-from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
-from anas_zoo.zoo import CIFAR10_CLASSES, cifar10_preprocessing
+from anas_zoo.train.data import CIFAR10_CLASSES, cifar10_loader, cifar10_split, load_cifar10
+from anas_zoo.zoo import cifar10_preprocessing
 
 OWN_WEIGHTS_LICENSE = "apache-2.0"
 #: What a record's weights are (its ``kind``): sliced out of the supernet as trained (the paper's claim: no

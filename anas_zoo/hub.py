@@ -1,11 +1,9 @@
-"""Hugging Face Hub: publish model repos and a results dataset repo, fetch published weights.
+"""Hugging Face Hub publishing: model repos with their cards, and a results dataset repo.
 
 A model repo holds ``model.safetensors``, ``config.json`` and a ``README.md`` model card (plus
 ``onnx/`` when asked). ``config.json`` is the weight set's metadata record in the local store's
 format (genome, space, preprocessing, classes, MACs, params, metrics with their source, licence and
-the sha256 of ``model.safetensors``), so :func:`anas_zoo.store.load_weights` verifies a download
-exactly like a local file. Downloads go through ``hf_hub_download`` and its cache, so ``HF_HOME`` /
-``HF_HUB_CACHE``, ``HF_HUB_OFFLINE`` and ``HF_ENDPOINT`` apply as for any Hub library.
+the sha256 of ``model.safetensors``), which :mod:`anas_zoo.hub_fetch` downloads and verifies.
 Publishing writes the repo folder (``to_dir``, no network) or uploads it with ``HfApi.create_repo``
 + ``upload_folder``.
 """
@@ -16,108 +14,31 @@ import csv
 import dataclasses
 import json
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
-import httpx2
 import torch
-from huggingface_hub import DatasetCardData, EvalResult, HfApi, ModelCardData, constants, hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError
+from huggingface_hub import DatasetCardData, EvalResult, HfApi, ModelCardData, constants
 
-from anas_zoo.space import SearchSpace, StageSpec, get_space
+from anas_zoo.hub_fetch import CONFIG_FILE, HUB_PREFIX, parse_hub_name, space_of
 from anas_zoo.static import StaticNet
-from anas_zoo.store import WeightsError, read_record, save_weights
-from anas_zoo.zoo import get_entry, load, load_into, split_name
+from anas_zoo.store import read_record, save_weights
+from anas_zoo.zoo import get_entry, load, split_name
 
-HUB_PREFIX = "hf-hub:"
 WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 ONNX_DIR = "onnx"
 #: The project's own licence (pyproject.toml), as a Hub licence id; imported weights keep theirs.
 PROJECT_LICENSE = "apache-2.0"
-DEFAULT_RESULTS_DIR = Path("benchmarks/results")
 RESULT_SUFFIXES = {".csv", ".json", ".jsonl", ".md", ".png", ".svg", ".html", ".txt"}
 UNTRAINED_TAG = "untrained"
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
-#: What a failed Hub request can raise: HTTP errors, missing entries, offline/connection errors.
-_HUB_ERRORS = (HfHubHTTPError, EntryNotFoundError, HFValidationError, OSError, httpx2.HTTPError)
 _DATASET_NAMES = {"imagenet-1k": "ImageNet-1k", "cifar10": "CIFAR-10", "cifar-10": "CIFAR-10"}
-
-
-class HubUnavailableError(WeightsError):
-    """A Hub repo that could not be reached or read (offline, no connection, missing repo or file)."""
 
 
 class PublishError(RuntimeError):
     """A repo that cannot be written or uploaded as asked."""
-
-
-# ----- names and downloads ---------------------------------------------------------------------
-def parse_hub_name(name: str) -> tuple[str, str | None]:
-    """``'hf-hub:ORG/REPO@rev'`` (prefix optional) → ``('ORG/REPO', 'rev')``; no ``@rev`` → revision None."""
-    ref = name.removeprefix(HUB_PREFIX)
-    repo_id, _, revision = ref.partition("@")
-    if not _REPO_ID.match(repo_id) or "@" in revision or (ref.endswith("@") and not revision):
-        raise ValueError(f"bad Hub repo '{name}': expected {HUB_PREFIX}ORG/REPO or {HUB_PREFIX}ORG/REPO@REVISION")
-    return repo_id, revision or None
-
-
-def _where(repo_id: str, revision: str | None, cache_dir) -> str:
-    return (f"the Hugging Face Hub repo {repo_id}@{revision or 'main'} at {constants.ENDPOINT} "
-            f"(cache {cache_dir or constants.HF_HUB_CACHE})")
-
-
-def _reason(error: BaseException) -> str:
-    if constants.HF_HUB_OFFLINE:
-        return "HF_HUB_OFFLINE is set and the files are not in the cache"
-    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    cause = error.__cause__
-    return f"{text} ({type(cause).__name__}: {cause})" if cause is not None else text
-
-
-def fetch(name: str, weights: bool = True, cache_dir=None, token=None) -> Path:
-    """Path of a published repo's ``config.json`` in the Hub cache, with its weights next to it when ``weights``.
-
-    Both files come from the same commit: the weights are fetched at the commit that served the config.
-    """
-    repo_id, revision = parse_hub_name(name)
-    try:
-        config = Path(hf_hub_download(repo_id, CONFIG_FILE, revision=revision, cache_dir=cache_dir, token=token))
-        record = read_record(config)
-        if Path(record["file"]).name != record["file"]:
-            raise WeightsError(f"{repo_id}/{CONFIG_FILE} names weights '{record['file']}' outside the repo root")
-        if weights:
-            hf_hub_download(repo_id, record["file"], revision=config.parent.name, cache_dir=cache_dir, token=token)
-    except _HUB_ERRORS as e:
-        raise HubUnavailableError(f"{_where(repo_id, revision, cache_dir)}: {_reason(e)}") from e
-    return config
-
-
-def space_of(record: dict) -> SearchSpace:
-    """The search space a published record was built in: its embedded ``space_spec``, else the registered one."""
-    spec = record.get("space_spec")
-    if not spec:
-        return get_space(record["space"])
-    tuples = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items() if k != "stages"}
-    stages = tuple(StageSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in s.items()})
-                   for s in spec["stages"])
-    return SearchSpace(**tuples, stages=stages)
-
-
-def load_from_hub(name: str, pretrained: bool = True, cache_dir=None, token=None, **kwargs) -> StaticNet:
-    """Build the model of a published repo (``hf-hub:ORG/REPO[@rev]``); with ``pretrained`` its verified weights, eval mode."""
-    config = fetch(name, weights=pretrained, cache_dir=cache_dir, token=token)
-    record = read_record(config)
-    model = StaticNet(record["genome"], space_of(record), record["num_classes"], **kwargs)
-    model.pretrained_cfg = {**record, "hub": name}
-    if pretrained:
-        load_into(model, config)
-        model.eval()
-    return model
 
 
 # ----- model repo ------------------------------------------------------------------------------
@@ -141,7 +62,7 @@ def _publish_record(name: str, pretrained: bool) -> tuple[StaticNet, dict]:
     return model, record
 
 
-def latency_rows(name: str, results_dir: str | Path = DEFAULT_RESULTS_DIR) -> list[dict]:
+def latency_rows(name: str, results_dir: str | Path) -> list[dict]:
     """Rows of every ``results.csv`` under ``results_dir`` whose ``model`` is this architecture (any weight tag)."""
     results_dir = Path(results_dir)
     arch = split_name(name)[0]
@@ -251,10 +172,11 @@ def _export_onnx(folder: Path, record: dict, precisions) -> list[dict]:
 
 
 def write_model_repo(name: str, folder: str | Path, repo_id: str, pretrained: bool = True, onnx_precisions=(),
-                     results_dir: str | Path = DEFAULT_RESULTS_DIR) -> dict:
+                     results_dir: str | Path | None = None) -> dict:
     """Write the model repo of ``name`` into the empty folder ``folder``; returns a summary of what was written.
 
-    ``onnx_precisions`` (e.g. ``("fp32", "fp16")``) adds one exported ONNX file per precision.
+    ``onnx_precisions`` (e.g. ``("fp32", "fp16")``) adds one exported ONNX file per precision; the card's
+    latency table comes from the harness results under ``results_dir`` (none without one).
     """
     parse_hub_name(repo_id)
     folder = Path(folder)
@@ -264,7 +186,7 @@ def write_model_repo(name: str, folder: str | Path, repo_id: str, pretrained: bo
     os.replace(json_path, folder / CONFIG_FILE)
     full = read_record(folder / CONFIG_FILE)
     onnx = _export_onnx(folder, full, onnx_precisions) if onnx_precisions else []
-    latency = latency_rows(name, results_dir)
+    latency = latency_rows(name, results_dir) if results_dir is not None else []
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) + [CARD_FILE]
     (folder / CARD_FILE).write_text(model_card(full, repo_id, latency, sorted(files), onnx))
     return {"repo_id": repo_id, "repo_type": "model", "name": f"{full['name']}.{full['tag']}",
@@ -368,7 +290,7 @@ def _upload(write, repo_id: str, repo_type: str, revision: str | None, private: 
 def publish(name: str, repo_id: str, *, revision: str | None = None, private: bool = False,
             with_onnx: bool = False, onnx_precisions=("fp32",), to_dir: str | Path | None = None,
             token: str | None = None, pretrained: bool = True,
-            results_dir: str | Path = DEFAULT_RESULTS_DIR) -> dict:
+            results_dir: str | Path | None = None) -> dict:
     """Publish model ``name`` as Hub model repo ``repo_id`` (or write that repo into ``to_dir`` without network).
 
     ``pretrained`` publishes the weights ``load(name, pretrained=True)`` resolves; ``pretrained=False``
@@ -387,7 +309,7 @@ def publish(name: str, repo_id: str, *, revision: str | None = None, private: bo
     return _upload(write, repo_id, "model", revision, private, token, f"Publish {name} with anas_zoo")
 
 
-def publish_results(repo_id: str, *, results_dir: str | Path = DEFAULT_RESULTS_DIR, revision: str | None = None,
+def publish_results(repo_id: str, *, results_dir: str | Path, revision: str | None = None,
                     private: bool = False, to_dir: str | Path | None = None, token: str | None = None) -> dict:
     """Publish the latency/Pareto results folder as Hub dataset repo ``repo_id`` (or into ``to_dir``)."""
     parse_hub_name(repo_id)

@@ -226,22 +226,6 @@ class SearchSpace:
         """A uniformly random genome (each gene independently)."""
         return self._pick(rng.choice)
 
-    def sample_in_range(
-        self, rng: random.Random, min_macs: float, max_macs: float, max_tries: int = 10_000
-    ) -> ArchConfig:
-        """A uniform genome whose MACs lie in [min_macs, max_macs], by rejection sampling."""
-        from anas_zoo.flops import count_macs
-
-        for _ in range(max_tries):
-            arch = self.sample(rng)
-            if min_macs <= count_macs(arch, self) <= max_macs:
-                return arch
-        lo, hi = count_macs(self.min_arch(), self), count_macs(self.max_arch(), self)
-        raise InvalidArchError(
-            f"no genome in [{min_macs / 1e6:.1f}, {max_macs / 1e6:.1f}] MMACs after {max_tries} tries; "
-            f"space '{self.name}' spans {lo / 1e6:.1f}-{hi / 1e6:.1f} MMACs"
-        )
-
     def mutate(self, arch: ArchConfig, rng: random.Random, prob: float = 0.2) -> ArchConfig:
         """Each gene, with probability ``prob``, is resampled to a *different* allowed value."""
         values = {}

@@ -3,7 +3,7 @@
 A weight set ``NAME.TAG`` is two files side by side, ``NAME.TAG.safetensors`` and ``NAME.TAG.json``.
 Floating-point tensors may be stored in float16 (the record's ``dtype`` says which): the bundled family is,
 to halve the repository; loading casts them back to the model's float32, exactly.
-They live in the bundled ``checkpoints/`` folder or in the local store of imported weights
+They live in the bundled ``checkpoints/`` folder (:func:`bundled_dir`) or in the local store of imported weights
 (``$ANAS_ZOO_HOME``, default ``~/.cache/anas_zoo/weights``). Never pickle.
 """
 
@@ -17,10 +17,21 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from anas_zoo.fileio import atomic_write, sha256_of
+from anas_zoo.space import ArchConfig
 
 FORMAT = "anas_zoo.weights/1"
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def bundled_dir() -> Path:
+    """The bundled weights: ``anas_zoo/checkpoints`` in an installed wheel (pyproject.toml maps the repository's
+    top-level ``checkpoints/`` there), else that top-level folder beside the package (source or editable install)."""
+    package = Path(__file__).resolve().parent
+    installed = package / "checkpoints"
+    return installed if installed.is_dir() else package.parent / "checkpoints"
+
+
+BUNDLED_DIR = bundled_dir()
 
 
 class WeightsError(RuntimeError):
@@ -97,6 +108,19 @@ def load_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
             "the file is corrupted or was modified — delete it and obtain it again"
         )
     return load_file(str(weights_path)), record
+
+
+def load_into(model: torch.nn.Module, json_path) -> dict:
+    """Load a verified weight set into ``model`` strictly; the record's genome must be the model's."""
+    state, record = load_weights(json_path)
+    if ArchConfig.from_dict(record["genome"]) != model.arch:
+        raise WeightsError(f"weights {json_path} are for genome {record['genome']}, not {model.arch.to_dict()}")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"weights {json_path} do not fit the model: {e}") from e
+    model.pretrained_cfg = {**getattr(model, "pretrained_cfg", {}), **record}
+    return record
 
 
 def find_local(stem: str) -> Path | None:

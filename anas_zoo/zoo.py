@@ -10,15 +10,11 @@ import difflib
 import fnmatch
 from dataclasses import dataclass, field
 
+from anas_zoo.hub_fetch import HubUnavailableError, fetch, load_from_hub
 from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.static import StaticNet
-from anas_zoo.store import WeightsError, find_local, load_weights, search_dirs
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+from anas_zoo.store import WeightsError, find_local, load_into, search_dirs
+from anas_zoo.train.data import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
 
 
 def imagenet_preprocessing(resolution: int) -> dict:
@@ -168,8 +164,6 @@ def resolve_weights(entry: ModelEntry, spec: WeightSpec):
         return path
     hub = "no Hugging Face Hub repo is registered for them"
     if spec.hub_repo:
-        from anas_zoo.hub import HubUnavailableError, fetch
-
         try:
             return fetch(spec.hub_repo)
         except HubUnavailableError as e:
@@ -188,8 +182,6 @@ def load(
     ``hf-hub:ORG/REPO[@revision]`` loads a published repo, with its weights unless ``pretrained=False``.
     """
     if name.startswith("hf-hub:"):
-        from anas_zoo.hub import load_from_hub
-
         model = load_from_hub(name, pretrained=pretrained is not False, **kwargs)
     else:
         entry = get_entry(name)
@@ -202,19 +194,6 @@ def load(
     if num_classes is not None and num_classes != model.num_classes:
         model.reset_classifier(num_classes)
     return model
-
-
-def load_into(model: StaticNet, json_path) -> dict:
-    """Load a verified weight set into ``model`` strictly; the record's genome must be the model's."""
-    state, record = load_weights(json_path)
-    if ArchConfig.from_dict(record["genome"]) != model.arch:
-        raise WeightsError(f"weights {json_path} are for genome {record['genome']}, not {model.arch.to_dict()}")
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise WeightsError(f"weights {json_path} do not fit the model: {e}") from e
-    model.pretrained_cfg = {**getattr(model, "pretrained_cfg", {}), **record}
-    return record
 
 
 def model_info(name: str) -> dict:

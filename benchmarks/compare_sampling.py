@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--method", nargs=3, action="append", required=True, metavar=("NAME", "SUPERNET", "SEARCH_DIR"),
                         help="a sampler's trained supernet and its anas-search output folder (the first is the baseline "
                              "the others are compared with)")
-    parser.add_argument("--data", help="CIFAR-10 archive or folder (default: the shared copy)")
+    parser.add_argument("--data", help="CIFAR-10 archive or folder (default: $ANAS_ZOO_DATA)")
     parser.add_argument("--out", default="benchmarks/results/sampling_comparison")
     args = parser.parse_args()
     methods = [evaluate_method(name, supernet, search, args.data) for name, supernet, search in args.method]

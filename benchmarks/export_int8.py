@@ -31,7 +31,7 @@ from anas_zoo.export.quantize import image_batches
 from anas_zoo.static import StaticNet
 from anas_zoo.store import read_record
 from anas_zoo.train.calibrate import calibrate_bn
-from anas_zoo.train.data import DEFAULT_CIFAR10
+from anas_zoo.train.data import DataError, cifar10_source
 from anas_zoo.zoo import find_weights, get_entry, load_into
 
 
@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", default=["attentivenas_a0"], help="registered names")
     parser.add_argument("--checkpoint", action="append", default=[], help="weight set .json (e.g. a CIFAR-10 model)")
-    parser.add_argument("--calib-data", default=str(DEFAULT_CIFAR10), help="calibration images (default CIFAR-10)")
+    parser.add_argument("--calib-data", help="calibration images (default: $ANAS_ZOO_DATA, the CIFAR-10 archive)")
     parser.add_argument("--calib-samples", type=int, default=256)
     parser.add_argument("--eval-samples", type=int, default=10000, help="CIFAR-10 test images for accuracy")
     parser.add_argument("--threads", type=int, default=2)
@@ -82,6 +82,10 @@ def main() -> None:
     parser.add_argument("--exporter", default="torchscript", choices=("auto", "dynamo", "torchscript"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    try:
+        args.calib_data = str(cifar10_source(args.calib_data))
+    except DataError as e:
+        parser.error(str(e))
     torch.set_num_threads(args.threads)
 
     rows = []

@@ -44,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("supernet", help="trained supernet checkpoint")
     parser.add_argument("--genome", type=Path, help="genome JSON (default: the space's smallest)")
-    parser.add_argument("--data", help="CIFAR-10 archive or folder (default: the shared copy)")
+    parser.add_argument("--data", help="CIFAR-10 archive or folder (default: $ANAS_ZOO_DATA)")
     parser.add_argument("--calib-batches", type=int, default=16, help="training batches for BN recalibration")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, help="folder for neighbours.md and neighbours.json")

@@ -1,10 +1,17 @@
-"""Shared fixtures: deterministic torch, a small thread count (CI has 2 cores), an isolated weight store."""
+"""Shared fixtures: deterministic torch, a small thread count (CI has 2 cores), an isolated weight store,
+and the CIFAR-10 archive beside the checkout as ``ANAS_ZOO_DATA`` unless it is set (as the Makefile does)."""
+
+import os
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from anas_zoo.supernet import SuperNet
+from anas_zoo.train.data import DATA_ENV
+
+os.environ.setdefault(DATA_ENV, str(Path(__file__).resolve().parents[2] / "shared/data/cifar10-jpeg/cifar10-jpeg.tar.xz"))
 
 
 @pytest.fixture(autouse=True, scope="session")

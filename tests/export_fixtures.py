@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from anas_zoo.train.data import DEFAULT_CIFAR10
+from anas_zoo.train.data import cifar10_source
 
 
 def spread_weights(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -33,10 +33,11 @@ def spread_weights(model: nn.Module, seed: int = 0) -> nn.Module:
 
 def cifar_folder(root: Path, classes: tuple[str, ...] = ("airplane", "automobile"), per_class: int = 8) -> Path:
     """``root/<class>/*.jpg`` with the first ``per_class`` training JPEGs of each class from the shared archive."""
-    if not DEFAULT_CIFAR10.exists():
-        pytest.skip(f"the CIFAR-10 archive is not at {DEFAULT_CIFAR10}, so there are no real images to calibrate on")
+    archive = cifar10_source()
+    if not archive.exists():
+        pytest.skip(f"the CIFAR-10 archive is not at {archive} (ANAS_ZOO_DATA), so there are no real images to calibrate on")
     wanted = {c: 0 for c in classes}
-    with tarfile.open(DEFAULT_CIFAR10, "r:xz") as tar:
+    with tarfile.open(archive, "r:xz") as tar:
         for member in tar:
             parts = Path(member.name).parts
             if member.isfile() and len(parts) == 3 and parts[0] == "train" and wanted.get(parts[1], per_class) < per_class:

@@ -16,7 +16,7 @@ from anas_zoo.fileio import sha256_of
 from anas_zoo.flops import count_macs
 from anas_zoo.space import get_space
 from anas_zoo.store import WeightsError
-from anas_zoo.train.data import DEFAULT_CIFAR10
+from anas_zoo.train.data import cifar10_source
 
 FAMILY = [f"attentivenas_cifar10_a{i}" for i in range(7)]
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -44,12 +44,13 @@ def test_the_family_is_bundled_and_spans_the_paper_like_budget_range():
 
 @pytest.mark.parametrize("name", FAMILY)
 def test_bundled_model_reproduces_its_recorded_test_accuracy(name):
-    if not DEFAULT_CIFAR10.exists():
-        pytest.skip(f"the CIFAR-10 test split is not at {DEFAULT_CIFAR10}, so the recorded accuracy cannot be re-measured")
+    archive = cifar10_source()
+    if not archive.exists():
+        pytest.skip(f"the CIFAR-10 test split is not at {archive} (ANAS_ZOO_DATA), so the recorded accuracy cannot be re-measured")
     model = anas_zoo.load(name, pretrained=True)
     assert not model.training
     recorded = model.pretrained_cfg["metrics"][0]
-    batches, split = eval_batches(model.pretrained_cfg["preprocessing"], DEFAULT_CIFAR10, "test", batch_size=500)
+    batches, split = eval_batches(model.pretrained_cfg["preprocessing"], archive, "test", batch_size=500)
     result = evaluate(model, batches)
     assert split == "test" and result["samples"] == recorded["samples"] == 10000
     assert abs(result["top1"] - recorded["top1"]) <= 0.3, (result, recorded)

@@ -214,6 +214,16 @@ def test_a_float16_weight_set_is_published_in_float16_and_loads_back_as_bundled(
         assert torch.equal(model.eval()(x), load(name, pretrained=True)(x))
 
 
+def test_the_library_reads_latency_results_only_from_the_folder_it_is_given(tmp_path, results_dir, monkeypatch):
+    save_set(store.store_dir(), seed=3)
+    monkeypatch.chdir(results_dir.parent)
+    (results_dir.parent / "benchmarks").mkdir()
+    results_dir.rename(results_dir.parent / "benchmarks" / "results")
+    assert hub.publish(NAME, REPO, to_dir=tmp_path / "plain")["latency_rows"] == 0
+    given = hub.publish(NAME, REPO, to_dir=tmp_path / "given", results_dir=tmp_path / "benchmarks" / "results")
+    assert given["latency_rows"] == 1
+
+
 def test_no_pretrained_publishes_seeded_weights_marked_untrained(tmp_path):
     report = hub.publish(NAME, REPO, to_dir=tmp_path / "a", pretrained=False)
     again = hub.publish(NAME, REPO, to_dir=tmp_path / "b", pretrained=False)
@@ -356,7 +366,7 @@ def test_resolution_order_bundled_then_store_then_hub(tmp_path, monkeypatch):
         fetched.append(name)
         return hub_repo / f"{NAME}.own.json"
 
-    monkeypatch.setattr(hub, "fetch", fake_fetch)
+    monkeypatch.setattr(zoo_module, "fetch", fake_fetch)
     assert torch.equal(logits(load(NAME, pretrained=True)), from_bundled)
     assert fetched == []
     shutil.rmtree(bundled)

@@ -15,6 +15,7 @@ import torch
 
 from anas_zoo.cli import search as cli_search
 from anas_zoo.cli.search import main as search_main
+from anas_zoo.evaluate import evaluate_subnet
 from anas_zoo.flops import count_macs
 from anas_zoo.search import held_out
 from anas_zoo.search.evolution import (
@@ -31,7 +32,6 @@ from anas_zoo.space import ArchConfig, SearchSpace, StageSpec, get_space, regist
 from anas_zoo.supernet import SuperNet
 from anas_zoo.train.checkpoint import save_checkpoint
 from anas_zoo.train.data import cifar10_split
-from anas_zoo.train.loop import evaluate_subnet
 
 TINY = register_space(SearchSpace(
     name="tiny_search_test",

@@ -28,6 +28,13 @@ def test_train_then_resume_from_the_command_line(tmp_path, capsys):
     assert [e["event"] for e in events if e.get("event") == "resume"] == ["resume"]
 
 
+def test_training_without_data_is_one_line_that_says_how_to_set_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("ANAS_ZOO_DATA")
+    assert main(["space=train_tiny", f"out_dir={tmp_path / 'run'}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no CIFAR-10 data given") and "ANAS_ZOO_DATA" in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

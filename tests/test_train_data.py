@@ -45,6 +45,15 @@ def test_folder_and_archive_decode_to_the_same_cached_tensors(tmp_path):
     assert torch.equal(load_cifar10(archive)["train"][1], labels)  # cache hit
 
 
+def test_the_data_setting_names_the_source_and_its_absence_says_how_to_set_it(tmp_path, monkeypatch):
+    folder = make_cifar_folder(tmp_path / "cifar")
+    monkeypatch.setenv("ANAS_ZOO_DATA", str(folder))
+    assert torch.equal(load_cifar10()["test"][1], load_cifar10(folder)["test"][1])
+    monkeypatch.delenv("ANAS_ZOO_DATA")
+    with pytest.raises(DataError, match=r"^no CIFAR-10 data given: pass --data PATH or set ANAS_ZOO_DATA=PATH [^\n]*$"):
+        load_cifar10()
+
+
 def test_missing_or_malformed_data_names_the_path(tmp_path):
     with pytest.raises(DataError, match="nope.*does not exist.*train/<class>/\\*.jpg"):
         load_cifar10(tmp_path / "nope")

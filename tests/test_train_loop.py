@@ -8,9 +8,10 @@ import pytest
 import torch
 from train_helpers import TINY, params, synthetic_data, tiny_config
 
+from anas_zoo.evaluate import evaluate_subnet
 from anas_zoo.fileio import sha256_of
 from anas_zoo.train.checkpoint import CheckpointError, slim_checkpoint
-from anas_zoo.train.loop import Trainer, TrainingError, evaluate_subnet, steps_within_budget
+from anas_zoo.train.loop import Trainer, TrainingError, steps_within_budget
 from anas_zoo.train.losses import label_smoothing_ce, soft_target_ce
 
 

@@ -4,8 +4,8 @@ import pytest
 from train_helpers import TINY
 
 from anas_zoo.flops import count_macs
-from anas_zoo.space import get_space
-from anas_zoo.train.sampler import AccuracyPredictor, MacsPrior, Sampler
+from anas_zoo.space import InvalidArchError, get_space
+from anas_zoo.train.sampler import AccuracyPredictor, MacsPrior, Sampler, sample_in_range
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +74,12 @@ def test_accuracy_predictor_recovers_a_linear_rule_and_ranks_by_it():
     losses = again.loss(archs[:3])
     best = Sampler(space, "bestup", 3, MacsPrior(space, 20)).pick(archs[:3], losses)
     assert best == archs[max(range(3), key=lambda i: truth[i])]
+
+
+def test_sampling_within_a_macs_range():
+    space, rng = get_space("attentivenas"), random.Random(0)
+    for _ in range(20):
+        arch = sample_in_range(space, rng, 300e6, 400e6)
+        assert 300e6 <= count_macs(arch) <= 400e6
+    with pytest.raises(InvalidArchError, match="spans 203.4-1939.3 MMACs"):
+        sample_in_range(space, rng, 10e6, 20e6, max_tries=50)

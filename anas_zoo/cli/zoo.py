@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job: evaluate, export and time the bundled CIFAR-10 family")
     p.add_argument("--threads", type=_positive_int, default=2, help="intra-op threads for timing (default 2)")
     p.add_argument("--samples", type=_positive_int, default=500, help="CIFAR-10 test images to evaluate (default 500)")
-    p.add_argument("--data", help="CIFAR-10 archive or folder (default: the shared copy; synthetic when absent)")
+    p.add_argument("--data", help="CIFAR-10 archive or folder (default: $ANAS_ZOO_DATA; synthetic when absent)")
     p.add_argument("--out-dir", help="keep the exported ONNX file (and sidecar) in this folder")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=_demo)
@@ -300,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", required=True, help="model names are PREFIX_a0, PREFIX_a1, ... by increasing budget")
     p.add_argument("--tag", default="cifar10", help="weight tag (default cifar10): files are NAME.TAG.{safetensors,json}")
     p.add_argument("--out", default="checkpoints", help="output folder (default checkpoints/, the bundled folder)")
-    p.add_argument("--data", help="CIFAR-10 archive or folder (default: the shared copy)")
+    p.add_argument("--data", help="CIFAR-10 archive or folder (default: $ANAS_ZOO_DATA)")
     p.add_argument("--supernet-out", help="first write the supernet without optimizer state here (for search and "
                                           "fine-tuning), then extract the family from that file")
     p.add_argument("--dtype", choices=tuple(STORAGE_DTYPES), default="float32",

@@ -29,14 +29,16 @@ import torch
 from tqdm import tqdm
 
 from anas_zoo import flops
+from anas_zoo.export.errors import ExportError
 from anas_zoo.export.fold import fold_batchnorm
+from anas_zoo.export.quantize import accuracy, check_data_source, latency_ms, load_images, quantize_int8
+from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME, ort_session
 from anas_zoo.fileio import atomic_write, sha256_of
 from anas_zoo.static import StaticNet
 from anas_zoo.zoo import find_weights, get_entry, imagenet_preprocessing, load, load_into, split_name
 
 log = logging.getLogger("anas_zoo.export")
 
-INPUT_NAME, OUTPUT_NAME = "input", "logits"
 PRECISIONS = ("fp32", "fp16", "int8")
 EXPORTERS = ("auto", "dynamo", "torchscript")
 DEFAULT_OPSET = 18
@@ -46,10 +48,6 @@ MAX_OPSET = min(getattr(getattr(torch.onnx, "_constants", None), "ONNX_MAX_OPSET
 MAX_RESOLUTION = 1024
 CHECK_BATCHES = (1, 3)
 SIDECAR_FORMAT = "anas_zoo.onnx/1"
-
-
-class ExportError(ValueError):
-    """Bad export input (model, path, opset, resolution, data) or an exporter that could not produce a graph."""
 
 
 class ExportCheckError(ExportError):
@@ -344,16 +342,6 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 # ----- validation --------------------------------------------------------------------------------
-def ort_session(path: str | Path, threads: int = 2):
-    """A CPU ONNX Runtime session with ``threads`` intra-op threads."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def _structure_problems(model: onnx.ModelProto, batch: int | None, resolution: int, num_classes: int) -> list[str]:
     """Differences between the graph's signature and the contract: input NCHW float32, output logits."""
     def dims(value):
@@ -500,7 +488,6 @@ def to_onnx(
     for role, source, samples in (("calibration", calib_data if precision == "int8" else None, calib_samples),
                                   ("evaluation", eval_data, eval_samples)):
         if source is not None:
-            from anas_zoo.export.quantize import check_data_source
 
             check_data_source(source, role)
             if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
@@ -530,7 +517,6 @@ def to_onnx(
 
         real = None
         if precision == "int8":
-            from anas_zoo.export.quantize import quantize_int8
 
             bar.set_postfix_str("int8 calibration")
             final_model, report.quantization, real = quantize_int8(
@@ -577,7 +563,6 @@ def _check_file(staged: Path, net: StaticNet, report: ExportReport, atol: float,
     """Validation of the staged file, plus accuracy on labelled data and int8 vs fp32 latency when asked."""
     batches = CHECK_BATCHES if report.dynamic_batch else (report.batch,)
     if real is None and eval_data is not None:
-        from anas_zoo.export.quantize import load_images
 
         real = load_images(eval_data, metadata, max(batches), split="test")[0]
     validation = validate(staged, net, precision=report.precision, atol=atol, batches=batches,
@@ -586,14 +571,12 @@ def _check_file(staged: Path, net: StaticNet, report: ExportReport, atol: float,
     if validation.get("checker") != "ok":
         return validation
     if eval_data is not None:
-        from anas_zoo.export.quantize import accuracy
 
         files = {"fp32": fp32_path, report.precision: staged}
         validation["accuracy"] = {
             label: accuracy(file, eval_data, metadata, eval_samples, batch=report.batch) for label, file in files.items()
         }
     if report.precision == "int8":
-        from anas_zoo.export.quantize import latency_ms
 
         validation["latency_ms"] = {label: latency_ms(file, net.resolution, batch=report.batch or 1)
                                     for label, file in (("fp32", fp32_path), ("int8", staged))}

@@ -16,7 +16,9 @@ import numpy as np
 import onnx
 import torch
 
-from anas_zoo.export.onnx import INPUT_NAME, OUTPUT_NAME, ExportError, ort_session
+from anas_zoo.export.errors import ExportError
+from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME, ort_session
+from anas_zoo.train.data import IMAGE_EXTENSIONS, cifar10_loader, image_folder_loader, load_cifar10
 
 CALIB_BATCH = 16
 EVAL_BATCH = 50
@@ -29,8 +31,6 @@ def _is_cifar(source: Path) -> bool:
 
 def check_data_source(source: str | Path, role: str) -> Path:
     """``source`` as a Path, after checking that it is a readable archive or a folder holding images."""
-    from anas_zoo.train.data import IMAGE_EXTENSIONS
-
     path = Path(source).expanduser()
     if not path.exists():
         raise ExportError(
@@ -49,8 +49,6 @@ def image_batches(source: str | Path, cfg: dict, samples: int, split: str, batch
     ``cfg`` is the export metadata (its ``resolution`` and ``preprocessing`` mean/std). CIFAR-10 takes
     ``split`` ('train' for calibration, 'test' for accuracy) and an evenly spread, class-balanced subset.
     """
-    from anas_zoo.train.data import cifar10_loader, image_folder_loader, load_cifar10
-
     path = check_data_source(source, "image")
     resolution, prep = cfg["resolution"], cfg["preprocessing"]
     if _is_cifar(path):

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import torch
 
+from anas_zoo.evaluate import evaluate_subnet
 from anas_zoo.space import ArchConfig
 from anas_zoo.train.data import cifar10_loader
-from anas_zoo.train.loop import evaluate_subnet
 
 
 def held_out_scorer(supernet, split: dict, samples: int | None, *, calib_batches: int, batch_size: int = 128,

@@ -23,10 +23,15 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from anas_zoo.fileio import atomic_write
-from anas_zoo.zoo import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR10_COUNTS = {"train": 50_000, "test": 10_000}
-DEFAULT_CIFAR10 = Path(__file__).resolve().parents[3] / "shared" / "data" / "cifar10-jpeg" / "cifar10-jpeg.tar.xz"
+#: The setting that names the CIFAR-10 data when no path is given (``--data``, ``data_path``).
+DATA_ENV = "ANAS_ZOO_DATA"
 _CACHE_FORMAT = "cifar10-uint8-v1"
 
 
@@ -38,6 +43,15 @@ def data_dir() -> Path:
     """Decoded-data cache: ``$ANAS_ZOO_HOME/data`` or ``~/.cache/anas_zoo/data``."""
     home = os.environ.get("ANAS_ZOO_HOME")
     return (Path(home) if home else Path.home() / ".cache" / "anas_zoo") / "data"
+
+
+def cifar10_source(source: str | Path | None = None) -> Path:
+    """The CIFAR-10 archive or folder to read: ``source`` when given, else ``$ANAS_ZOO_DATA``."""
+    source = source or os.environ.get(DATA_ENV)
+    if not source:
+        raise DataError(f"no CIFAR-10 data given: pass --data PATH or set {DATA_ENV}=PATH "
+                        "(the cifar10-jpeg .tar.xz archive, or a folder with train/ and test/)")
+    return Path(source).expanduser()
 
 
 # ----- CIFAR-10: decoding and caching ------------------------------------------------------------
@@ -117,11 +131,11 @@ def load_cifar10(source: str | Path | None = None) -> dict[str, tuple[torch.Tens
     """CIFAR-10 as ``{'train': (images, labels), 'test': (images, labels)}``.
 
     ``images`` are uint8 N×3×32×32 (channels first, RGB), ``labels`` int64 N in
-    :data:`CIFAR10_CLASSES` order. ``source`` is the JPEG tar archive (default: the shared copy beside
-    the checkout) or a folder holding ``train/<class>/*.jpg`` and ``test/<class>/*.jpg``. Decoded once
-    into a cache under :func:`data_dir`, keyed by the source's identity.
+    :data:`CIFAR10_CLASSES` order. ``source`` is the JPEG tar archive or a folder holding
+    ``train/<class>/*.jpg`` and ``test/<class>/*.jpg`` (default: ``$ANAS_ZOO_DATA``, see
+    :func:`cifar10_source`). Decoded once into a cache under :func:`data_dir`, keyed by the source's identity.
     """
-    source = Path(source).expanduser() if source else DEFAULT_CIFAR10
+    source = cifar10_source(source)
     if not source.exists():
         raise DataError(
             f"CIFAR-10 source {source} does not exist; expected the cifar10-jpeg .tar.xz archive or a folder "

@@ -22,7 +22,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -31,12 +31,11 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from anas_zoo.evaluate import evaluate
+from anas_zoo.evaluate import evaluate_subnet
 from anas_zoo.fileio import sha256_of
 from anas_zoo.provenance import source_commit
 from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.supernet import SuperNet
-from anas_zoo.train.calibrate import calibrate_bn
 from anas_zoo.train.checkpoint import CheckpointError, load_weights, restore, save_checkpoint
 from anas_zoo.train.data import (
     CIFAR10_CLASSES,
@@ -57,46 +56,6 @@ from anas_zoo.train.schedule import warmup_cosine
 SANDWICH_PROBE_STEPS = 4
 
 
-def _resized(batches: Iterable, resolution: int, device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Move (inputs, labels) batches to ``device`` and resize inputs to a sub-network's resolution."""
-    for x, y in batches:
-        yield resize_to(x.to(device, non_blocking=True), resolution), y.to(device, non_blocking=True)
-
-
-def accuracy(model: torch.nn.Module, batches: Iterable, resolution: int, device=None) -> dict:
-    """top-1 / top-5 (fractions in [0, 1]) and the sample count of ``model`` (eval mode) on ``batches``."""
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    try:
-        result = evaluate(model, _resized(batches, resolution, device))
-    finally:
-        model.train(was_training)
-    return {"top1": result["top1"] / 100, "top5": result["top5"] / 100, "samples": result["samples"]}
-
-
-def evaluate_subnet(
-    supernet: SuperNet,
-    arch: ArchConfig,
-    calib_batches: Iterable,
-    eval_batches: Iterable,
-    num_calib_batches: int,
-    device=None,
-    resolution: int | None = None,
-) -> dict:
-    """Activate ``arch``, recalibrate BN on ``num_calib_batches`` of ``calib_batches``, measure accuracy.
-
-    Batches are (normalised inputs, labels) at any size; inputs are resized to ``resolution``
-    (default ``arch.resolution``).
-    Returns ``{'top1', 'top5', 'samples'}`` (fractions). The supernet's BN running statistics are left
-    holding ``arch``'s calibrated values and its train/eval mode is restored.
-    """
-    device = device or next(supernet.parameters()).device
-    resolution = resolution or arch.resolution
-    supernet.set_active(arch)
-    calibrate_bn(supernet, _resized(calib_batches, resolution, device), num_calib_batches)
-    return accuracy(supernet, eval_batches, resolution, device)
-
-
 # ----- the training loop -------------------------------------------------------------------------
 class TrainingError(RuntimeError):
     """Training could not continue (repeated divergence, bad configuration)."""
@@ -109,7 +68,7 @@ class TrainConfig:
     space: str = "cifar10"
     num_classes: int | None = None
     data: str = "cifar10"  # 'cifar10' or 'folder'
-    data_path: str | None = None  # CIFAR archive/folder, or the ImageNet-style root holding train/ and val/
+    data_path: str | None = None  # CIFAR archive/folder (default $ANAS_ZOO_DATA), or the ImageNet-style root of train/, val/
     holdout_fraction: float = 0.1
     input_resolution: int | None = None  # feed every subnet this size instead of its genome's resolution
     batch_size: int = 128  # per rank

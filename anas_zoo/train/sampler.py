@@ -14,11 +14,26 @@ import random
 from collections.abc import Sequence
 
 from anas_zoo.flops import count_macs
-from anas_zoo.space import ArchConfig, SearchSpace, get_space
+from anas_zoo.space import ArchConfig, InvalidArchError, SearchSpace, get_space
 
 #: Buckets across the space's MACs span: 1736 MMACs / 70 ≈ 25 MMACs for the ImageNet space.
 DEFAULT_BUCKETS = 70
 SAMPLERS = ("uniform", "bestup", "worstup")
+
+
+def sample_in_range(
+    space: SearchSpace, rng: random.Random, min_macs: float, max_macs: float, max_tries: int = 10_000
+) -> ArchConfig:
+    """A uniform genome of ``space`` whose MACs lie in [min_macs, max_macs], by rejection sampling."""
+    for _ in range(max_tries):
+        arch = space.sample(rng)
+        if min_macs <= count_macs(arch, space) <= max_macs:
+            return arch
+    lo, hi = count_macs(space.min_arch(), space), count_macs(space.max_arch(), space)
+    raise InvalidArchError(
+        f"no genome in [{min_macs / 1e6:.1f}, {max_macs / 1e6:.1f}] MMACs after {max_tries} tries; "
+        f"space '{space.name}' spans {lo / 1e6:.1f}-{hi / 1e6:.1f} MMACs"
+    )
 
 
 class MacsPrior:
