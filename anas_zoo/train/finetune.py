@@ -31,8 +31,8 @@ from anas_zoo.store import STORAGE_DTYPES, read_record, save_weights
 from anas_zoo.train.checkpoint import FINETUNE_FORMAT, read_checkpoint, restore_state, save_state
 from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10, resize_to
 from anas_zoo.train.losses import label_smoothing_ce, soft_target_ce
+from anas_zoo.train.optim import sgd, warmup_cosine
 from anas_zoo.train.runtime import tune_cpu_training
-from anas_zoo.train.schedule import warmup_cosine
 from anas_zoo.zoo import find_weights, get_entry, load, split_name
 
 
@@ -103,12 +103,6 @@ def _weights_record(name: str) -> tuple[dict, str]:
     return record, record["sha256"]
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    decay = [p for p in model.parameters() if p.dim() > 1]
-    rest = [p for p in model.parameters() if p.dim() <= 1]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-
-
 class Finetuner:
     """Fine-tunes ``config.model`` standalone; :meth:`fit` runs (or resumes) it and writes the weight set."""
 
@@ -144,8 +138,7 @@ class Finetuner:
             self.teacher = self.teacher.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.model = self.model.to(memory_format=torch.channels_last)
 
-        self.optimizer = torch.optim.SGD(_param_groups(self.model, c.weight_decay), lr=0.0, momentum=c.momentum,
-                                         nesterov=True)
+        self.optimizer = sgd(self.model, c.weight_decay, c.momentum)
         self.loader = cifar10_loader(self.splits["train"], c.batch_size, train=True, seed=c.seed)
         self.steps_per_epoch = len(self.loader)
         self.total_steps = max(1, round(c.epochs * self.steps_per_epoch))

@@ -48,9 +48,9 @@ from anas_zoo.train.data import (
     resize_to,
 )
 from anas_zoo.train.losses import distillation_loss, label_smoothing_ce
+from anas_zoo.train.optim import sgd, warmup_cosine
 from anas_zoo.train.runtime import tune_cpu_training
 from anas_zoo.train.sampler import AccuracyPredictor, MacsPrior, Sampler
-from anas_zoo.train.schedule import warmup_cosine
 
 #: Sandwich steps timed (then undone) to budget a run whose largest subnet first trains alone.
 SANDWICH_PROBE_STEPS = 4
@@ -171,14 +171,6 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on conv/linear weights only; none on BN parameters and biases."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (decay if p.dim() > 1 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
 class Trainer:
     """Sandwich-rule supernet training with attentive sampling, DDP, checkpoints and fault recovery."""
 
@@ -205,9 +197,7 @@ class Trainer:
                 m.momentum = c.bn_momentum
         if c.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.optimizer = torch.optim.SGD(
-            _param_groups(self.model, c.weight_decay), lr=0.0, momentum=c.momentum, nesterov=c.nesterov
-        )
+        self.optimizer = sgd(self.model, c.weight_decay, c.momentum, c.nesterov)
         self.train_loader = self.data["train_loader"](c.batch_size * c.grad_accum, self.rank, self.world)
         self.steps_per_epoch = len(self.train_loader)
         self.total_steps = max(1, self.steps_in(c.epochs))
