@@ -19,18 +19,21 @@ RECIPE = {"config": {"data": "cifar10", "holdout_fraction": 0.5, "seed": 3}, "st
           "source": {"commit": "abc123", "dirty": False}, "lineage": []}
 
 
-@pytest.fixture()
-def family(tmp_path, monkeypatch):
-    """A tiny two-member family (.cifar10, extracted) registered as if bundled, and a 60 + 60 image CIFAR-10 folder."""
-    checkpoint, _ = tiny_cifar10_checkpoint(tmp_path / "supernet.safetensors", RECIPE)
-    data = make_cifar_folder(tmp_path / "cifar", per_class=6)
-    weights = tmp_path / "checkpoints"
+@pytest.fixture(scope="module")
+def family(tmp_path_factory):
+    """A tiny two-member family (.cifar10, extracted once) registered as if bundled, and a 60 + 60 image CIFAR-10
+    folder; each test writes its fine-tuned weights elsewhere, or under a name no other test reads."""
+    root = tmp_path_factory.mktemp("finetune")
+    checkpoint, _ = tiny_cifar10_checkpoint(root / "supernet.safetensors", RECIPE)
+    data = make_cifar_folder(root / "cifar", per_class=6)
+    weights = root / "checkpoints"
     extract_weights(checkpoint, [TINY.min_arch(), TINY.max_arch()], ["ft_tiny_a0", "ft_tiny_a1"], weights,
                     "cifar10", data, batch_size=16)
-    monkeypatch.setattr(store, "BUNDLED_DIR", weights)
-    monkeypatch.setattr(bundled, "BUNDLED_DIR", weights)
-    register(monkeypatch)
-    return data, weights
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "BUNDLED_DIR", weights)
+        patch.setattr(bundled, "BUNDLED_DIR", weights)
+        register(patch)
+        yield data, weights
 
 
 def register(monkeypatch):
@@ -50,7 +53,7 @@ def test_finetuned_member_is_a_second_weight_set_with_its_kind_lineage_and_measu
     data, weights = family
     start = anas_zoo.load("ft_tiny_a0.cifar10", pretrained=True)
     record = Finetuner(config(tmp_path, data, weights)).fit()
-    register(monkeypatch)
+    register(monkeypatch)  # the new weight set joins its model's entry, first in the tag order
     assert anas_zoo.list_models("ft_tiny_*", pretrained=True) == ["ft_tiny_a0.cifar10_ft", "ft_tiny_a0.cifar10",
                                                                   "ft_tiny_a1.cifar10"]
     assert (record["kind"], record["tag"], record["genome"]) == ("finetuned", "cifar10_ft", TINY.min_arch().to_dict())
@@ -84,7 +87,8 @@ def test_an_interrupted_run_resumes_to_the_same_weights(family, tmp_path):
 
 def test_the_largest_member_trains_on_the_labels_alone(family, tmp_path):
     data, weights = family
-    record = Finetuner(config(tmp_path, data, weights, model="ft_tiny_a1.cifar10", teacher=None, kd_weight=0.0)).fit()
+    record = Finetuner(config(tmp_path, data, tmp_path / "out", model="ft_tiny_a1.cifar10", teacher=None,
+                              kd_weight=0.0)).fit()
     assert record["finetune"]["teacher"] is None and record["finetune"]["recipe"]["kd_weight"] == 0.0
 
 
@@ -105,12 +109,12 @@ def test_runs_that_cannot_start_or_resume_say_why(family, tmp_path):
 
 def test_cli_finetunes_resumes_and_reports(family, tmp_path, capsys):
     data, weights = family
-    argv = ["finetune", "ft_tiny_a1.cifar10", "--epochs", "1", "--kd-weight", "0", "--out", str(weights),
+    argv = ["finetune", "ft_tiny_a1.cifar10", "--epochs", "1", "--kd-weight", "0", "--out", str(tmp_path / "out"),
             "--tag", "cifar10_ft", "--state-dir", str(tmp_path / "state"), "--data", str(data), "--batch-size", "8", "--threads", "1"]
     assert main([*argv, "--max-steps", "1", "--json"]) == 1
     assert "rerun the same command to resume" in capsys.readouterr().err
     assert main([*argv, "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
-    assert record["finetune"]["steps"] == 3 and (weights / "ft_tiny_a1.cifar10_ft.json").is_file()
+    assert record["finetune"]["steps"] == 3 and (tmp_path / "out" / "ft_tiny_a1.cifar10_ft.json").is_file()
     assert main(["finetune", "ft_tiny_a1.cifar10", "--epochs", "1", "--tag", "cifar10"]) == 2
     assert "starting weights' own tag" in capsys.readouterr().err

@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", default="cifar10_ft", help="weight tag of the result (default cifar10_ft)")
     p.add_argument("--state-dir", help="resumable state and metrics.jsonl (default runs/finetune/NAME.TAG); "
                                        "rerunning the same command resumes from it")
-    p.add_argument("--data", help="CIFAR-10 archive or folder (default: the shared copy)")
+    p.add_argument("--data", help="CIFAR-10 archive or folder (default: $ANAS_ZOO_DATA)")
     p.add_argument("--batch-size", type=_positive_int, default=128, help="images per step (default 128)")
     p.add_argument("--lr", type=float, default=0.05, help="peak learning rate per 256 images (default 0.05)")
     p.add_argument("--kd-weight", type=float, default=1.0, help="weight of the distillation loss (default 1)")
