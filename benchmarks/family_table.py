@@ -58,17 +58,20 @@ def _p50(rows: list[dict], backend: str, threads: int) -> str:
 
 
 def card_table(records: list[dict], latency_dir: Path = LATENCY_DIR) -> str:
-    """MODEL_CARD.md's table: also top-5 of every weight set, batch-1 p50 latency and the file size."""
+    """MODEL_CARD.md's table: also top-5 of every weight set, the search's held-out top-1 (when the genome was
+    searched), batch-1 p50 latency and the file size."""
     tags = _tags(records)
     rows = []
     for group in by_name(records):
         timings = latency_rows(group[0]["name"], latency_dir)
         size = (BUNDLED_DIR / group[0]["file"]).stat().st_size / 1e6
         accuracy = [f"{_test_metric(r)['top1']:.2f} / {_test_metric(r)['top5']:.2f}" for r in group]
-        rows.append(_common(group) + accuracy + [
+        searched = next((r["search"]["held_out_top1"] for r in group if (r.get("search") or {}).get("held_out_top1")),
+                        None)
+        rows.append(_common(group) + accuracy + ["–" if searched is None else f"{100 * searched:.2f}",
             f"{_p50(timings, 'ort', 1)} / {_p50(timings, 'ort', 2)}", _p50(timings, "torch", 1), f"{size:.1f} MB"])
     return markdown_table(["model", "res", "MMACs", "params", *(f"test top-1 / top-5 .{t}" for t in tags),
-                           "ORT fp32 p50 ms (1 / 2 thr)", "torch p50 ms (1 thr)", "size (float16)"], rows)
+                           "held-out top-1 (search)", "ORT fp32 p50 ms (1 / 2 thr)", "torch p50 ms (1 thr)", "size (float16)"], rows)
 
 
 def main() -> None:
