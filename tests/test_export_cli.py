@@ -120,7 +120,7 @@ def test_genome_file_with_checkpoint_exports_and_a_failed_check_exits_1(tmp_path
         ("openvino", ["--precision", "int4"], None),
         ("executorch", ["--precision", "int8"], "int8 needs calibration images"),
         ("executorch", ["--precision", "fp16"], None),
-        ("executorch", ["--resolution", "16"], "resolution 16 is not possible"),
+        ("executorch", ["--resolution", "2"], "resolution 2 is not possible"),
     ],
 )
 def test_openvino_and_executorch_share_the_one_line_errors(tmp_path, capsys, command, args, message):
