@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from anas_zoo.train.data import cifar10_source
+from anas_zoo.train.data import CIFAR10_CLASSES, cifar10_source
 
 
 def spread_weights(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -69,4 +69,6 @@ def cifar_split_folder(root: Path, train_per_class: int, test_per_class: int) ->
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(tar.extractfile(member).read())
                 taken[key] = taken.get(key, 0) + 1
+                if sum(taken.values()) == len(CIFAR10_CLASSES) * sum(wanted.values()):
+                    break
     return root
