@@ -8,6 +8,9 @@ at batch 1 and 3, and lands in ``DIR/model.xml`` + ``DIR/model.bin`` with the re
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,12 +80,29 @@ def runner(model, threads: int = 2) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: compiled(x)[output]
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Send what NNCF writes to stdout (its progress bars and its log handler) to stderr, so that stdout holds
+    only the caller's output (``anas-export openvino --json`` prints one JSON document)."""
+    handlers = [h for h in logging.getLogger("nncf").handlers if type(h) is logging.StreamHandler]
+    streams = [h.stream for h in handlers]
+    for handler in handlers:
+        handler.setStream(sys.stderr)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler, stream in zip(handlers, streams):
+            handler.setStream(stream)
+
+
 def _quantize(ov_model, calib_data, metadata: dict, samples: int):
     """(int8 ``ov.Model``, what was done, the calibration images): NNCF post-training quantization."""
     nncf = require("nncf", "openvino")
     images, _ = load_images(calib_data, metadata, samples, split="train")
     dataset = nncf.Dataset([images[i : i + 1] for i in range(len(images))])
-    quantized = nncf.quantize(ov_model, dataset, preset=nncf.QuantizationPreset.MIXED, subset_size=len(images))
+    with _stdout_to_stderr():
+        quantized = nncf.quantize(ov_model, dataset, preset=nncf.QuantizationPreset.MIXED, subset_size=len(images))
     info = {
         "method": "NNCF post-training quantization (OpenVINO backend)",
         "preset": "mixed: int8 symmetric per-channel weights, int8 asymmetric per-tensor activations",
