@@ -36,7 +36,7 @@ from anas_zoo.export.pipeline import (
     staging,
     writable_folder,
 )
-from anas_zoo.export.quantize import CALIB_BATCH, load_images
+from anas_zoo.export.quantize import load_images
 from anas_zoo.static import StaticNet
 
 PRECISIONS = ("fp32", "int8")
@@ -88,8 +88,8 @@ def _quantize(folded: torch.nn.Module, resolution: int, calib_data, metadata: di
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
     observed = prepare_pt2e(_capture(folded, resolution).module(), quantizer)
     with torch.no_grad():
-        for start in range(0, len(images), CALIB_BATCH):
-            observed(torch.from_numpy(images[start : start + CALIB_BATCH]))
+        for start in range(0, len(images), MAX_BATCH):  # the captured module rejects batches above its bound
+            observed(torch.from_numpy(images[start : start + MAX_BATCH]))
     quantized = convert_pt2e(observed)
     info = {
         "method": "PT2E static quantization, XNNPACKQuantizer",
