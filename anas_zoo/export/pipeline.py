@@ -388,7 +388,7 @@ def publish(report: ExportReport, staged: dict[Path, Path], sidecar_format: str,
     for temp, final in reversed(staged.items()):
         os.replace(temp, final)
     report.seconds = round(time.perf_counter() - start, 2)
-    sidecar_doc = {"format": sidecar_format, "file": main_path.name, **report.to_dict()}
+    sidecar_doc = {**report.to_dict(), "format": sidecar_format, "file": main_path.name}  # the document's format
     atomic_write(report.sidecar, json.dumps(sidecar_doc, indent=2, default=str) + "\n")
     if report.passed is False:
         raise ExportCheckError(f"{report.model}: {report.error}; kept {main_path} as asked", report)
