@@ -5,7 +5,8 @@ PIP := $(PY) -m pip
 
 # torch: a CPU build from pip's local find-links when the machine has one (no multi-GB CUDA
 # download; its small dependencies come from the index with the project's), else the CPU wheel
-# index. Override, e.g. `make setup TORCH_INSTALL=torch` for the default CUDA build.
+# index. Override, e.g. `make setup TORCH_INSTALL=torch` for the default CUDA build. The openvino and
+# executorch extras (their exporters' tests run in `make test`) accept the torch installed first.
 TORCH_INSTALL ?= --no-index --no-deps torch
 
 # The CIFAR-10 archive beside the checkout, unless ANAS_ZOO_DATA already names one.
@@ -17,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install -q $(TORCH_INSTALL) 2>/dev/null || $(PIP) install -q torch --index-url https://download.pytorch.org/whl/cpu
 	$(PIP) install -q torch
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,openvino,executorch]"
 	touch $@
 
 setup: $(VENV)/.installed

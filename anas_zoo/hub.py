@@ -1,9 +1,9 @@
 """Hugging Face Hub publishing: model repos with their cards, and a results dataset repo.
 
 A model repo holds ``model.safetensors``, ``config.json`` and a ``README.md`` model card (plus
-``onnx/`` when asked). ``config.json`` is the weight set's metadata record in the local store's
-format (genome, space, preprocessing, classes, MACs, params, metrics with their source, licence and
-the sha256 of ``model.safetensors``), which :mod:`anas_zoo.hub_fetch` downloads and verifies.
+``onnx/``, ``openvino/`` and ``executorch/`` exports when asked). ``config.json`` is the weight set's
+metadata record in the local store's format (genome, space, preprocessing, classes, MACs, params,
+metrics with their source, licence and the sha256 of ``model.safetensors``), which :mod:`anas_zoo.hub_fetch` downloads and verifies.
 Publishing writes the repo folder (``to_dir``, no network) or uploads it with ``HfApi.create_repo``
 + ``upload_folder``.
 """
@@ -29,6 +29,8 @@ from anas_zoo.zoo import get_entry, load, split_name
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
 ONNX_DIR = "onnx"
+OPENVINO_DIR = "openvino"
+EXECUTORCH_DIR = "executorch"
 #: The project's own licence (pyproject.toml), as a Hub licence id; imported weights keep theirs.
 PROJECT_LICENSE = "apache-2.0"
 RESULT_SUFFIXES = {".csv", ".json", ".jsonl", ".md", ".png", ".svg", ".html", ".txt"}
@@ -85,7 +87,7 @@ def _measured(metric: dict) -> bool:
     return metric.get("source") != "reported"
 
 
-def _card_data(record: dict, with_onnx: bool) -> ModelCardData:
+def _card_data(record: dict, formats: set[str]) -> ModelCardData:
     model_name = f"{record['name']}.{record['tag']}"
     metrics = record.get("metrics") or []
     eval_results = [
@@ -96,15 +98,18 @@ def _card_data(record: dict, with_onnx: bool) -> ModelCardData:
     ]
     tags = ["anas_zoo", "attentivenas", "image-classification", "pytorch", "safetensors"]
     tags += sorted({m["dataset"] for m in metrics})
-    tags += ["onnx"] * with_onnx + [UNTRAINED_TAG] * bool(record.get("untrained"))
+    tags += sorted(formats) + [UNTRAINED_TAG] * bool(record.get("untrained"))
     return ModelCardData(library_name="anas_zoo", license=record["license"].lower(),
                          pipeline_tag="image-classification", tags=tags,
                          model_name=model_name if eval_results else None, eval_results=eval_results or None)
 
 
-def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str], onnx: list[dict]) -> str:
-    """README.md of a model repo: YAML front matter, usage, architecture, metrics and latency tables, licence."""
-    data = _card_data(record, bool(onnx))
+def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str], exports: list[dict]) -> str:
+    """README.md of a model repo: YAML front matter, usage, architecture, metrics, latency and export tables, licence.
+
+    ``exports`` are the rows :func:`_export_files` returns (ONNX, OpenVINO IR, ExecuTorch programs).
+    """
+    data = _card_data(record, {e["format"] for e in exports})
     g = record["genome"]
     genes = " | ".join(",".join(map(str, g[k])) for k in ("width", "depth", "kernel_size", "expand_ratio"))
     pre = record["preprocessing"]
@@ -133,13 +138,14 @@ def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str]
                                  "p99_ms", "images_per_s", "source")] for r in latency])
         + "\n\nMeasured with the anas_zoo latency harness; `results` names the results.csv of each row."
         if latency else "not measured"))
-    if onnx:
-        parts.append("## ONNX\n\n" + markdown_table(
-            ["file", "precision", "opset", "exporter", "max abs diff vs PyTorch", "validated", "sha256"],
-            [[f"`{o['file']}`", o["precision"], o["opset"], o["exporter"],
-              "" if o["max_abs_diff"] is None else f"{o['max_abs_diff']:.1e}", o["passed"],
-              f"`{o['sha256']}`"] for o in onnx])
-            + "\n\nEach file has a JSON sidecar beside it with its export and validation report.")
+    if exports:
+        parts.append("## Exported files\n\n" + markdown_table(
+            ["file", "format", "precision", "opset", "exporter", "max abs diff vs PyTorch", "validated", "sha256"],
+            [[f"`{e['file']}`", e["format"], e["precision"], e["opset"] or "", e["exporter"],
+              "" if e["max_abs_diff"] is None else f"{e['max_abs_diff']:.1e}", e["passed"],
+              f"`{e['sha256']}`"] for e in exports])
+            + "\n\nEach export has a JSON sidecar beside it with its export and validation report; each was "
+              "checked against PyTorch in its own runtime (ONNX Runtime, OpenVINO, ExecuTorch).")
     parts.append("## Files\n\n" + "\n".join(f"- `{f}`" for f in files))
     licence = record["license"].lower()
     parts.append(f"## Licence\n\n`{licence}`" + (
@@ -148,35 +154,52 @@ def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str]
     return "\n\n".join(parts) + "\n"
 
 
-def _export_onnx(folder: Path, record: dict, precisions) -> list[dict]:
-    """ONNX files with their sidecar JSON under ``onnx/``, exported by the project's exporter from the
-    published weights (``config.json``, so the files record that weight set's sha256)."""
+def _exporters(onnx_precisions, openvino: bool, executorch: bool) -> list[tuple]:
+    """(exporter, output path in the repo, precision) of each file asked for: ONNX per precision, fp32 IR and .pte."""
+    if not (onnx_precisions or openvino or executorch):
+        return []
     try:
         from anas_zoo.export import to_onnx
+        from anas_zoo.export.executorch import to_executorch
+        from anas_zoo.export.openvino import to_openvino
     except ImportError as e:
         raise PublishError(
-            "--with-onnx needs the ONNX exporter anas_zoo.export.to_onnx, which this installation does not have"
+            "--with-onnx/--with-openvino/--with-executorch need the exporters of anas_zoo.export, which this "
+            "installation does not have"
         ) from e
+    jobs = [(to_onnx, f"{ONNX_DIR}/" + ("model.onnx" if p == "fp32" else f"model.{p}.onnx"), p)
+            for p in onnx_precisions]
+    jobs += [(to_openvino, OPENVINO_DIR, "fp32")] * openvino
+    jobs += [(to_executorch, f"{EXECUTORCH_DIR}/model.pte", "fp32")] * executorch
+    return jobs
+
+
+def _export_files(folder: Path, record: dict, onnx_precisions=(), openvino: bool = False,
+                  executorch: bool = False) -> list[dict]:
+    """Exported files with their sidecar JSON (``onnx/``, ``openvino/``, ``executorch/``), made by the project's
+    exporters from the published weights (``config.json``, so the files record that weight set's sha256)."""
+    jobs = _exporters(onnx_precisions, openvino, executorch)
     model = StaticNet(record["genome"], space_of(record), record["num_classes"])
-    reports = []
-    for precision in precisions:
-        output = folder / ONNX_DIR / ("model.onnx" if precision == "fp32" else f"model.{precision}.onnx")
-        report = to_onnx(model, output, name=f"{record['name']}.{record['tag']}", checkpoint=folder / CONFIG_FILE,
-                         precision=precision, license=record["license"].lower())
+    rows = []
+    for export, output, precision in jobs:
+        report = export(model, folder / output, name=f"{record['name']}.{record['tag']}",
+                        checkpoint=folder / CONFIG_FILE, precision=precision, license=record["license"].lower())
         parity = (report.validation or {}).get("parity") or []
-        reports.append({"file": output.relative_to(folder).as_posix(), "precision": precision,
-                        "opset": report.opset, "exporter": report.exporter, "passed": report.passed,
-                        "max_abs_diff": max((p["max_abs_diff"] for p in parity), default=None),
-                        "sha256": report.sha256})
-    return reports
+        rows.append({"file": Path(report.path).relative_to(folder).as_posix(), "format": report.format,
+                     "precision": precision, "opset": report.opset, "exporter": report.exporter,
+                     "passed": report.passed, "max_abs_diff": max((p["max_abs_diff"] for p in parity), default=None),
+                     "sha256": report.sha256})
+    return rows
 
 
 def write_model_repo(name: str, folder: str | Path, repo_id: str, pretrained: bool = True, onnx_precisions=(),
-                     results_dir: str | Path | None = None) -> dict:
+                     results_dir: str | Path | None = None, openvino: bool = False,
+                     executorch: bool = False) -> dict:
     """Write the model repo of ``name`` into the empty folder ``folder``; returns a summary of what was written.
 
-    ``onnx_precisions`` (e.g. ``("fp32", "fp16")``) adds one exported ONNX file per precision; the card's
-    latency table comes from the harness results under ``results_dir`` (none without one).
+    ``onnx_precisions`` (e.g. ``("fp32", "fp16")``) adds one exported ONNX file per precision; ``openvino``
+    an fp32 OpenVINO IR; ``executorch`` an fp32 XNNPACK ExecuTorch program. The card's latency table comes
+    from the harness results under ``results_dir`` (none without one).
     """
     parse_hub_name(repo_id)
     folder = Path(folder)
@@ -185,13 +208,13 @@ def write_model_repo(name: str, folder: str | Path, repo_id: str, pretrained: bo
     json_path = save_weights(model, record, folder, Path(WEIGHTS_FILE).stem, record.get("dtype", "float32"))
     os.replace(json_path, folder / CONFIG_FILE)
     full = read_record(folder / CONFIG_FILE)
-    onnx = _export_onnx(folder, full, onnx_precisions) if onnx_precisions else []
+    exports = _export_files(folder, full, onnx_precisions, openvino, executorch)
     latency = latency_rows(name, results_dir) if results_dir is not None else []
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) + [CARD_FILE]
-    (folder / CARD_FILE).write_text(model_card(full, repo_id, latency, sorted(files), onnx))
+    (folder / CARD_FILE).write_text(model_card(full, repo_id, latency, sorted(files), exports))
     return {"repo_id": repo_id, "repo_type": "model", "name": f"{full['name']}.{full['tag']}",
             "license": full["license"].lower(), "sha256": full["sha256"], "untrained": bool(full.get("untrained")),
-            "latency_rows": len(latency), "onnx": onnx, "files": sorted(files)}
+            "latency_rows": len(latency), "exports": exports, "files": sorted(files)}
 
 
 # ----- results dataset repo --------------------------------------------------------------------
@@ -290,19 +313,22 @@ def _upload(write, repo_id: str, repo_type: str, revision: str | None, private: 
 def publish(name: str, repo_id: str, *, revision: str | None = None, private: bool = False,
             with_onnx: bool = False, onnx_precisions=("fp32",), to_dir: str | Path | None = None,
             token: str | None = None, pretrained: bool = True,
-            results_dir: str | Path | None = None) -> dict:
+            results_dir: str | Path | None = None, with_openvino: bool = False,
+            with_executorch: bool = False) -> dict:
     """Publish model ``name`` as Hub model repo ``repo_id`` (or write that repo into ``to_dir`` without network).
 
     ``pretrained`` publishes the weights ``load(name, pretrained=True)`` resolves; ``pretrained=False``
     publishes seeded random weights tagged ``untrained`` under the project's licence, with no metrics.
-    ``with_onnx`` adds ONNX files (one per precision in ``onnx_precisions``) with their sidecars.
+    ``with_onnx`` adds ONNX files (one per precision in ``onnx_precisions``) with their sidecars;
+    ``with_openvino`` and ``with_executorch`` add an fp32 OpenVINO IR and an fp32 ExecuTorch program.
     """
     get_entry(name)
     parse_hub_name(repo_id)
     precisions = tuple(onnx_precisions) if with_onnx else ()
 
     def write(folder: Path) -> dict:
-        return write_model_repo(name, folder, repo_id, pretrained, precisions, results_dir)
+        return write_model_repo(name, folder, repo_id, pretrained, precisions, results_dir, with_openvino,
+                                with_executorch)
 
     if to_dir is not None:
         return _write_to_dir(Path(to_dir), write)

@@ -26,8 +26,9 @@ import torch
 
 import anas_zoo
 from anas_zoo.export import to_onnx
-from anas_zoo.export.onnx import build_metadata, ort_session
+from anas_zoo.export.pipeline import build_metadata
 from anas_zoo.export.quantize import image_batches
+from anas_zoo.export.session import ort_session
 from anas_zoo.static import StaticNet
 from anas_zoo.store import read_record
 from anas_zoo.train.calibrate import calibrate_bn

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from anas_zoo.train.data import cifar10_source
+from anas_zoo.train.data import CIFAR10_CLASSES, cifar10_source
 
 
 def spread_weights(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -47,4 +47,28 @@ def cifar_folder(root: Path, classes: tuple[str, ...] = ("airplane", "automobile
                 wanted[parts[1]] += 1
             if all(n >= per_class for n in wanted.values()):
                 break
+    return root
+
+
+def cifar_split_folder(root: Path, train_per_class: int, test_per_class: int) -> Path:
+    """``root/{train,test}/<class>/*.jpg``: the first JPEGs of every class of each split of the shared archive,
+    a CIFAR-10 source for calibration (train) and top-1 (test) that decodes in seconds."""
+    archive = cifar10_source()
+    if not archive.exists():
+        pytest.skip(f"the CIFAR-10 archive is not at {archive} (ANAS_ZOO_DATA), so there are no real images")
+    wanted = {"train": train_per_class, "test": test_per_class}
+    taken: dict[tuple[str, str], int] = {}
+    with tarfile.open(archive, "r:xz") as tar:
+        for member in tar:
+            parts = Path(member.name).parts
+            if not member.isfile() or len(parts) != 3 or parts[0] not in wanted:
+                continue
+            key = (parts[0], parts[1])
+            if taken.get(key, 0) < wanted[parts[0]]:
+                target = root / member.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(tar.extractfile(member).read())
+                taken[key] = taken.get(key, 0) + 1
+                if sum(taken.values()) == len(CIFAR10_CLASSES) * sum(wanted.values()):
+                    break
     return root

@@ -1,7 +1,9 @@
-"""fp32 ONNX export of every registered model: BN folded, dynamic batch, metadata, ORT parity, failure paths.
+"""fp32 ONNX export of every registered model: BN folded, dynamic batch, portable op set, metadata, parity in
+ONNX Runtime and OpenVINO, failure paths.
 
-Each model is exported once per session (TorchScript exporter; A0 through the dynamo exporter, so both
-paths are covered). Weights get non-trivial BN statistics so the parity check compares O(1) logits.
+Each model is exported once per session (TorchScript exporter; one model of each search space through the
+dynamo exporter, so both paths are covered in both). Weights get non-trivial BN statistics so the parity
+checks compare O(1) logits.
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ import anas_zoo
 from anas_zoo import flops
 from anas_zoo.export import ExportCheckError, ExportError, fold_batchnorm, read_metadata, to_onnx
 from anas_zoo.export import onnx as export_onnx
-from anas_zoo.static import StaticNet
+from anas_zoo.static import SqueezeExcite, StaticNet
 from anas_zoo.zoo import get_entry
 
 DYNAMO_MODEL = "attentivenas_a0"
+DYNAMO_MODELS = (DYNAMO_MODEL, "attentivenas_cifar10_a0")
+#: The whole op set of a portable StaticNet graph: canonical pooling and flatten, nothing else.
+PORTABLE_OPS = {"Conv", "Sigmoid", "Mul", "Add", "Relu", "HardSigmoid", "AveragePool", "GlobalAveragePool",
+                "Flatten", "Gemm"}
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +44,7 @@ def exported(tmp_path_factory):
     def get(name: str):
         if name not in cache:
             model = spread_weights(anas_zoo.load(name))
-            exporter = "dynamo" if name == DYNAMO_MODEL else "torchscript"
+            exporter = "dynamo" if name in DYNAMO_MODELS else "torchscript"
             cache[name] = model, to_onnx(model, folder / f"{name}.onnx", name=name, exporter=exporter)
         return cache[name]
 
@@ -58,7 +64,7 @@ def _dims(value) -> list:
 def test_every_model_exports_fp32_with_dynamic_batch_and_matches_pytorch(exported, name):
     model, report = exported(name)
     assert report.passed is True and report.error is None
-    assert report.exporter == ("dynamo" if name == DYNAMO_MODEL else "torchscript")
+    assert report.exporter == ("dynamo" if name in DYNAMO_MODELS else "torchscript")
     parity = report.validation["parity"]
     assert {(r["input"], r["batch"]) for r in parity} == {("random", 1), ("random", 3)}
     assert all(r["max_abs_diff"] <= 1e-4 and r["passed"] for r in parity)
@@ -68,7 +74,9 @@ def test_every_model_exports_fp32_with_dynamic_batch_and_matches_pytorch(exporte
     assert [i.name for i in graph.graph.input] == ["input"] and [o.name for o in graph.graph.output] == ["logits"]
     assert _dims(graph.graph.input[0])[1:] == [3, res, res] and isinstance(_dims(graph.graph.input[0])[0], str)
     ops = [n.op_type for n in graph.graph.node]
-    assert "BatchNormalization" not in ops
+    assert set(ops) == PORTABLE_OPS and {n.domain for n in graph.graph.node} == {""}
+    assert ops.count("GlobalAveragePool") == 1 + sum(isinstance(m, SqueezeExcite) for m in model.modules())
+    assert report.validation["portability"] == []
     n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     assert report.bn_folded == n_bn and report.fold_max_abs_diff < 1e-4
 
@@ -80,6 +88,19 @@ def test_every_model_exports_fp32_with_dynamic_batch_and_matches_pytorch(exporte
     assert five.shape == (5, model.num_classes)
     np.testing.assert_allclose(five[:1], one, atol=1e-5, rtol=0)
     assert five.std() > 0.1  # non-trivial logits: the parity check compared real numbers
+
+
+@pytest.mark.parametrize("name", anas_zoo.list_models())
+def test_every_export_reads_in_openvino_and_matches_pytorch(exported, name):
+    ov = pytest.importorskip("openvino")
+    model, report = exported(name)
+    compiled = ov.Core().compile_model(report.path, "CPU")
+    x = np.random.default_rng(2).standard_normal((3, 3, model.resolution, model.resolution), dtype=np.float32)
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(x)).numpy()
+    for batch in (1, 3):
+        got = compiled(x[:batch])[compiled.output(0)]
+        np.testing.assert_allclose(got, expected[:batch], atol=1e-4, rtol=0)
 
 
 def test_metadata_props_and_sidecar_describe_the_model(exported):

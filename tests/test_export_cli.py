@@ -111,3 +111,57 @@ def test_genome_file_with_checkpoint_exports_and_a_failed_check_exits_1(tmp_path
     assert sidecar["passed"] is True and sidecar["model"] == "cifar-min"
     assert sidecar["metadata"]["license"] == "apache-2.0" and "checkpoint cifar-min.test.json" in sidecar["metadata"]["weights"]
     assert sidecar["metadata"]["space"] == "cifar10"
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "message"),
+    [
+        ("openvino", ["--precision", "int8"], "int8 needs calibration images"),
+        ("openvino", ["--precision", "int4"], None),
+        ("executorch", ["--precision", "int8"], "int8 needs calibration images"),
+        ("executorch", ["--precision", "fp16"], None),
+        ("executorch", ["--resolution", "2"], "resolution 2 is not possible"),
+    ],
+)
+def test_openvino_and_executorch_share_the_one_line_errors(tmp_path, capsys, command, args, message):
+    output = tmp_path / ("ir" if command == "openvino" else "m.pte")
+    argv = [command, "--model", "attentivenas_cifar10_a0", *args, "--output", str(output)]
+    if message is None:  # a precision the runtime does not offer is a usage error
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        return
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 1 and out == "" and message in _error_line(err)
+    assert not output.exists() or list(output.iterdir()) == []
+
+
+def test_misnamed_outputs_of_the_new_subcommands(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    assert main(["openvino", "--model", "attentivenas_a0", "--output", str(tmp_path / "file")]) == 1
+    assert "is a file; give a folder" in _error_line(capsys.readouterr()[1])
+    assert main(["executorch", "--model", "attentivenas_a0", "--output", str(tmp_path / "m.onnx")]) == 1
+    assert "must end in .pte" in _error_line(capsys.readouterr()[1])
+
+
+@pytest.mark.parametrize(("command", "module"), [("openvino", "openvino"), ("executorch", "executorch")])
+def test_a_missing_runtime_names_the_extra_to_install(tmp_path, capsys, monkeypatch, command, module):
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import openvino` / `import executorch` fail
+    output = tmp_path / ("ir" if command == "openvino" else "m.pte")
+    code = main([command, "--model", "attentivenas_cifar10_a0", "--output", str(output)])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert _error_line(err) == f'error: {module} is not installed: pip install "anas_zoo[{module}]" adds it'
+
+
+def test_openvino_json_report_without_check(tmp_path, capsys):
+    pytest.importorskip("openvino")
+    code = main(["openvino", "--model", "attentivenas_cifar10_a0", "--no-check", "--json", "--output",
+                 str(tmp_path / "ir")])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    report = json.loads(out)
+    assert report["validation"] is None and report["passed"] is None and report["format"] == "openvino"
+    assert sorted(p.name for p in (tmp_path / "ir").iterdir()) == ["model.bin", "model.json", "model.xml"]
+    assert json.loads((tmp_path / "ir" / "model.json").read_text())["sha256"] == report["sha256"]

@@ -261,7 +261,7 @@ def test_with_onnx_without_exporter_fails_clearly(tmp_path, monkeypatch, capsys)
     save_set(store.store_dir(), seed=3)
     monkeypatch.setitem(sys.modules, "anas_zoo.export", None)  # makes `from anas_zoo.export import ...` fail
     assert run_cli("publish", NAME, "--repo-id", REPO, "--with-onnx", "--to-dir", tmp_path / "repo")[0] == 1
-    assert "--with-onnx needs the ONNX exporter anas_zoo.export.to_onnx" in capsys.readouterr().err
+    assert "--with-onnx/--with-openvino/--with-executorch need the exporters of anas_zoo.export" in capsys.readouterr().err
     assert not (tmp_path / "repo").exists()
 
 

@@ -1,4 +1,5 @@
-"""``anas-zoo publish --with-onnx``: the repo carries validated ONNX files of the published weights."""
+"""``anas-zoo publish --with-onnx|--with-openvino|--with-executorch``: the repo carries validated exports of the
+published weights, listed in its card."""
 
 from __future__ import annotations
 
@@ -39,4 +40,34 @@ def test_publish_with_onnx_exports_the_published_weights(tmp_path):
 
     assert "onnx" in front_matter(repo / "README.md")["tags"]
     card = (repo / "README.md").read_text()
-    assert f"| `onnx/model.onnx` | fp32 | {sidecar['opset']} |" in card and sidecar["sha256"] in card
+    assert f"| `onnx/model.onnx` | onnx | fp32 | {sidecar['opset']} |" in card and sidecar["sha256"] in card
+
+
+def test_publish_with_openvino_and_executorch_adds_both_checked_artefacts(tmp_path):
+    ov = pytest.importorskip("openvino")
+    pytest.importorskip("executorch")
+    from executorch.runtime import Runtime
+
+    expected = save_set(store.store_dir(), seed=4)
+    code, out = run_cli("publish", NAME, "--repo-id", REPO, "--with-openvino", "--with-executorch", "--to-dir",
+                        tmp_path / "repo", "--results-dir", tmp_path, "--json")
+    assert code == 0
+    repo = tmp_path / "repo"
+    report = json.loads(out)
+    assert report["files"] == ["README.md", "config.json", "executorch/model.json", "executorch/model.pte",
+                               "model.safetensors", "openvino/model.bin", "openvino/model.json", "openvino/model.xml"]
+    assert [(e["file"], e["format"], e["passed"]) for e in report["exports"]] == [
+        ("openvino/model.xml", "openvino", True), ("executorch/model.pte", "executorch", True)]
+    config = json.loads((repo / "config.json").read_text())
+    for sidecar in ("openvino/model.json", "executorch/model.json"):
+        assert config["sha256"][:12] in json.loads((repo / sidecar).read_text())["metadata"]["weights"]
+
+    compiled = ov.Core().compile_model(str(repo / "openvino" / "model.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    np.testing.assert_allclose(compiled(INPUT.numpy())[compiled.output(0)], expected.numpy(), atol=1e-4, rtol=0)
+    forward = Runtime.get().load_program(repo / "executorch" / "model.pte").load_method("forward")
+    np.testing.assert_allclose(forward.execute([INPUT])[0].numpy(), expected.numpy(), atol=1e-4, rtol=0)
+
+    assert {"openvino", "executorch"} <= set(front_matter(repo / "README.md")["tags"])
+    card = (repo / "README.md").read_text()
+    for row in report["exports"]:
+        assert f"| `{row['file']}` | {row['format']} | fp32 |" in card and row["sha256"] in card

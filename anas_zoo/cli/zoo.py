@@ -86,7 +86,7 @@ def _publish_report(report: dict, as_json: bool) -> None:
 
 
 def _publish(args: argparse.Namespace) -> int | None:
-    """Publish a model repo (weights, config.json, model card, optional ONNX) or write it with --to-dir."""
+    """Publish a model repo (weights, config.json, model card, optional exports) or write it with --to-dir."""
     from huggingface_hub.errors import HfHubHTTPError
 
     from anas_zoo.hub import PublishError, publish
@@ -95,7 +95,8 @@ def _publish(args: argparse.Namespace) -> int | None:
         report = publish(args.name, args.repo_id, revision=args.revision, private=args.private,
                          with_onnx=args.with_onnx, onnx_precisions=args.onnx_precisions.split(","),
                          to_dir=args.to_dir, token=args.token,
-                         pretrained=args.pretrained, results_dir=args.results_dir)
+                         pretrained=args.pretrained, results_dir=args.results_dir,
+                         with_openvino=args.with_openvino, with_executorch=args.with_executorch)
     except (PublishError, HfHubHTTPError) as e:
         return fail(str(e))
     _publish_report(report, args.json)
@@ -271,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-onnx", action="store_true", help="also export and publish ONNX files with sidecars")
     p.add_argument("--onnx-precisions", default="fp32",
                    help="comma-separated precisions for --with-onnx: fp32, fp16 (default fp32)")
+    p.add_argument("--with-openvino", action="store_true",
+                   help='also export and publish an fp32 OpenVINO IR (openvino/; pip install "anas_zoo[openvino]")')
+    p.add_argument("--with-executorch", action="store_true",
+                   help='also export and publish an fp32 XNNPACK ExecuTorch program (executorch/; '
+                        'pip install "anas_zoo[executorch]")')
     p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=True,
                    help="publish the resolved weights (default); --no-pretrained publishes seeded random "
                         "weights tagged 'untrained'")

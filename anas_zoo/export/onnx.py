@@ -10,34 +10,45 @@ Everything is written to a temp file beside the output first, so a failure leave
 from __future__ import annotations
 
 import contextlib
-import copy
-import json
 import logging
-import os
-import shutil
 import sys
-import tempfile
 import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
-from tqdm import tqdm
 
-from anas_zoo import flops
 from anas_zoo.export.errors import ExportError
-from anas_zoo.export.fold import fold_batchnorm
-from anas_zoo.export.quantize import accuracy, check_data_source, latency_ms, load_images, quantize_int8
+from anas_zoo.export.pipeline import (
+    CHECK_BATCHES,
+    ExportCheckError,
+    ExportReport,
+    build_metadata,
+    check_data_options,
+    check_precision,
+    check_replaceable,
+    decode_metadata,
+    first_line,
+    fold_checked,
+    metadata_strings,
+    parity,
+    parity_failure,
+    publish,
+    resolve_model,
+    staging,
+    writable_folder,
+)
+from anas_zoo.export.portable import canonicalize, portability_problems
+from anas_zoo.export.quantize import accuracy, latency_ms, load_images, quantize_int8
 from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME, ort_session
-from anas_zoo.fileio import atomic_write, sha256_of
 from anas_zoo.static import StaticNet
-from anas_zoo.zoo import find_weights, get_entry, imagenet_preprocessing, load, load_into, split_name
 
 log = logging.getLogger("anas_zoo.export")
+
+__all__ = ["ExportCheckError", "ExportError", "ExportReport", "build_metadata", "read_metadata", "to_onnx"]
 
 PRECISIONS = ("fp32", "fp16", "int8")
 EXPORTERS = ("auto", "dynamo", "torchscript")
@@ -45,74 +56,18 @@ DEFAULT_OPSET = 18
 #: Opsets every path supports: per-channel QDQ needs 13; the upper end is what torch.onnx emits.
 MIN_OPSET = 13
 MAX_OPSET = min(getattr(getattr(torch.onnx, "_constants", None), "ONNX_MAX_OPSET", 20), onnx.defs.onnx_opset_version())
-MAX_RESOLUTION = 1024
-CHECK_BATCHES = (1, 3)
 SIDECAR_FORMAT = "anas_zoo.onnx/1"
-
-
-class ExportCheckError(ExportError):
-    """The exported file failed validation; ``report`` says how."""
-
-    def __init__(self, message: str, report: ExportReport):
-        super().__init__(message)
-        self.report = report
-
-
-@dataclass
-class ExportReport:
-    """What :func:`to_onnx` wrote and how it checked it (also the content of the sidecar ``FILE.json``)."""
-
-    path: str
-    sidecar: str
-    model: str
-    precision: str
-    opset: int
-    exporter: str = ""
-    fallback_reason: str | None = None
-    dynamic_batch: bool = True
-    batch: int | None = None
-    resolution: int = 0
-    input_name: str = INPUT_NAME
-    output_name: str = OUTPUT_NAME
-    bn_folded: int = 0
-    fold_max_abs_diff: float | None = None
-    metadata: dict = field(default_factory=dict)
-    quantization: dict | None = None
-    validation: dict | None = None
-    passed: bool | None = None
-    error: str | None = None
-    sha256: str | None = None
-    size_bytes: int | None = None
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 # ----- input checks and model resolution ---------------------------------------------------------
 def _check_options(precision: str, opset: int, batch: int, exporter: str, atol: float) -> None:
-    if precision not in PRECISIONS:
-        raise ExportError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
+    check_precision(precision, PRECISIONS, atol)
     if exporter not in EXPORTERS:
         raise ExportError(f"unknown exporter '{exporter}'; choose one of {', '.join(EXPORTERS)}")
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ExportError(f"opset {opset} is not supported; choose {MIN_OPSET}..{MAX_OPSET} (default {DEFAULT_OPSET})")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ExportError(f"batch must be a positive integer, got {batch}")
-    if not atol > 0:
-        raise ExportError(f"atol must be positive, got {atol}")
-
-
-def _check_resolution(resolution: int, space) -> None:
-    """The input side must leave at least one pixel after the net's total stride, and stay sane in size."""
-    stride = space.stem_stride
-    for stage in space.stages:
-        stride *= stage.stride
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or not stride <= resolution <= MAX_RESOLUTION:
-        raise ExportError(
-            f"resolution {resolution} is not possible for a '{space.name}' model: "
-            f"use an integer from {stride} (its total stride) to {MAX_RESOLUTION}"
-        )
 
 
 def _prepare_output(output: str | Path) -> tuple[Path, Path]:
@@ -122,129 +77,25 @@ def _prepare_output(output: str | Path) -> tuple[Path, Path]:
         raise ExportError(f"output '{output}' must end in .onnx (the report goes beside it as .json)")
     if path.is_dir():
         raise ExportError(f"output '{output}' is a directory; give a file name ending in .onnx")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ExportError(f"cannot create the folder of output '{output}': {e.strerror}") from None
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise ExportError(f"output folder '{path.parent}' is not writable")
-    for existing in (path, path.with_suffix(".json")):
-        if existing.exists() and not os.access(existing, os.W_OK):
-            raise ExportError(f"'{existing}' exists and is not writable")
+    writable_folder(path.parent, output)
+    check_replaceable((path, path.with_suffix(".json")))
     return path, path.with_suffix(".json")
 
 
-def _resolve_model(
-    model: str | StaticNet, name: str | None, pretrained: bool | None, checkpoint, resolution: int | None
-) -> tuple[StaticNet, dict, str, str]:
-    """(eval-mode copy of the model at ``resolution``, its metadata record, its name, where its weights came from).
-
-    The caller's model is never modified (weights, mode).
-    """
-    if isinstance(model, str):
-        entry = get_entry(model)
-        tag = split_name(model)[1]
-        if pretrained is None:
-            pretrained = checkpoint is None and bool(entry.weights) and find_weights(model) is not None
-            if not pretrained and checkpoint is None:
-                log.warning("no local pretrained weights for '%s': exporting random initial weights", model)
-        net = load(model, pretrained=pretrained)
-        weights = f"pretrained {entry.name}.{entry.weight(tag).tag}" if pretrained else "random-init"
-        name = name or model
-    elif isinstance(model, StaticNet):
-        net = copy.deepcopy(model)
-        cfg = getattr(net, "pretrained_cfg", {})
-        weights = "loaded" if "sha256" in cfg else "user-supplied"
-        name = name or cfg.get("name") or "staticnet"
-    else:
-        raise ExportError(f"model must be a registered model name or a StaticNet, got {type(model).__name__}")
-    if resolution is not None and resolution != net.resolution:
-        _check_resolution(resolution, net.space)
-        resized = StaticNet(net.arch, net.space, net.num_classes, resolution=resolution)
-        resized.load_state_dict(net.state_dict(), strict=True)
-        resized.pretrained_cfg = dict(getattr(net, "pretrained_cfg", {}))
-        net = resized
-    if checkpoint is not None:
-        record = load_into(net, _checkpoint_record(checkpoint))
-        weights = f"checkpoint {Path(checkpoint).name} (sha256 {record['sha256'][:12]})"
-    net.eval()
-    return net, dict(getattr(net, "pretrained_cfg", {})), name, weights
-
-
-def _checkpoint_record(checkpoint) -> Path:
-    """The JSON record of a weight set given as its ``.json`` or its ``.safetensors`` file."""
-    path = Path(checkpoint).expanduser()
-    record = path.with_suffix(".json") if path.suffix == ".safetensors" else path
-    if not record.is_file():
-        raise ExportError(f"checkpoint '{checkpoint}' not found (give the .json record or .safetensors of a weight set)")
-    return record
-
-
 # ----- metadata ----------------------------------------------------------------------------------
-def _versions() -> dict:
-    import onnxruntime
-
-    from anas_zoo import __version__
-
-    return {"anas_zoo": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__}
-
-
-def build_metadata(net: StaticNet, cfg: dict, name: str, weights: str, precision: str, opset: int,
-                   license: str | None = None) -> dict:
-    """The model's description carried in ``metadata_props`` and the sidecar (JSON-able values)."""
-    macs, params = flops.count(net.arch, net.space, net.num_classes, net.resolution)
-    preprocessing = dict(cfg.get("preprocessing") or imagenet_preprocessing(net.resolution))
-    preprocessing["resolution"] = net.resolution
-    if license is None:
-        license = cfg.get("license", "unspecified") if weights != "random-init" else "apache-2.0 (random weights)"
-    return {
-        "model_name": name,
-        "weights": weights,
-        "license": license,
-        "space": net.space.name,
-        "genome": net.arch.to_dict(),
-        "resolution": net.resolution,
-        "num_classes": net.num_classes,
-        "class_labels": list(cfg["classes"]) if cfg.get("classes") else None,
-        "preprocessing": preprocessing,
-        "macs": macs,
-        "params": params,
-        "precision": precision,
-        "opset": opset,
-        "input": {"name": INPUT_NAME, "layout": "NCHW", "dtype": "float32"},
-        "output": {"name": OUTPUT_NAME, "dtype": "float32"},
-        "versions": _versions(),
-    }
-
-
 def _set_metadata(model: onnx.ModelProto, metadata: dict) -> None:
     del model.metadata_props[:]
-    for key, value in metadata.items():
-        entry = model.metadata_props.add()
-        entry.key = key
-        entry.value = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    onnx.helper.set_model_props(model, metadata_strings(metadata))
     model.doc_string = f"{metadata['model_name']} ({metadata['precision']}) exported by anas_zoo"
 
 
 def read_metadata(path: str | Path) -> dict:
     """The ``metadata_props`` of an exported file, JSON values decoded."""
     model = onnx.load(str(path), load_external_data=False)
-    out = {}
-    for prop in model.metadata_props:
-        try:
-            out[prop.key] = json.loads(prop.value)
-        except json.JSONDecodeError:
-            out[prop.key] = prop.value
-    return out
+    return decode_metadata({prop.key: prop.value for prop in model.metadata_props})
 
 
 # ----- graph export ------------------------------------------------------------------------------
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
-
-
 @contextlib.contextmanager
 def _quiet_exporter():
     """Keep exporter chatter off stdout (``--json`` owns it) and silence its deprecation notices."""
@@ -284,10 +135,21 @@ def export_graph(net, path: Path, *, resolution: int, batch: int, dynamic: bool,
     """Write the fp32 graph of ``net`` to ``path``; returns (exporter used, reason the dynamo path was left).
 
     A dynamic batch axis is exported from an example batch of at least 2, so no exporter can
-    specialise the batch dimension to 1.
+    specialise the batch dimension to 1. Either exporter's graph is then made portable the same way
+    (:func:`anas_zoo.export.portable.canonicalize`).
     """
     example = torch.randn(max(batch, 2) if dynamic else batch, 3, resolution, resolution,
                           generator=torch.Generator().manual_seed(0))
+    used, reason = _run_exporter(net, example, path, opset, dynamic, exporter)
+    model = onnx.load(str(path))
+    inline_initializer_identities(model)
+    canonicalize(model)
+    onnx.save(model, str(path))
+    return used, reason
+
+
+def _run_exporter(net, example, path: Path, opset: int, dynamic: bool, exporter: str) -> tuple[str, str | None]:
+    """The dynamo exporter, or the TorchScript one when asked or when dynamo fails under ``auto``."""
     reason = None
     if exporter in ("auto", "dynamo"):
         try:
@@ -295,16 +157,13 @@ def export_graph(net, path: Path, *, resolution: int, batch: int, dynamic: bool,
             return "dynamo", None
         except Exception as e:  # the dynamo exporter raises many types; each one means "use the fallback"
             if exporter == "dynamo":
-                raise ExportError(f"the dynamo exporter failed: {_first_line(e)}") from e
-            reason = _first_line(e)
+                raise ExportError(f"the dynamo exporter failed: {first_line(e)}") from e
+            reason = first_line(e)
             log.warning("dynamo exporter failed (%s); falling back to the TorchScript exporter", reason)
     try:
         _export_torchscript(net, example, path, opset, dynamic)
     except Exception as e:
-        raise ExportError(f"the TorchScript exporter failed: {_first_line(e)}") from e
-    model = onnx.load(str(path))
-    if inline_initializer_identities(model):
-        onnx.save(model, str(path))
+        raise ExportError(f"the TorchScript exporter failed: {first_line(e)}") from e
     return "torchscript", reason
 
 
@@ -342,6 +201,12 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 # ----- validation --------------------------------------------------------------------------------
+def ort_runner(path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from a float32 NCHW batch to the logits of the file at ``path`` on ONNX Runtime."""
+    session = ort_session(path)
+    return lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+
+
 def _structure_problems(model: onnx.ModelProto, batch: int | None, resolution: int, num_classes: int) -> list[str]:
     """Differences between the graph's signature and the contract: input NCHW float32, output logits."""
     def dims(value):
@@ -369,74 +234,41 @@ def _structure_problems(model: onnx.ModelProto, batch: int | None, resolution: i
     return problems
 
 
-def compare(reference: np.ndarray, actual: np.ndarray) -> dict:
-    """max/mean |diff| and top-1 agreement of two logit batches."""
-    diff = np.abs(reference.astype(np.float64) - actual.astype(np.float64))
-    return {
-        "max_abs_diff": float(diff.max()),
-        "mean_abs_diff": float(diff.mean()),
-        "top1_agreement": float((reference.argmax(1) == actual.argmax(1)).mean()),
-        "finite": bool(np.isfinite(actual).all()),
-    }
-
-
 def validate(path: Path, reference: torch.nn.Module, *, precision: str, atol: float, batches: Sequence[int],
              resolution: int, num_classes: int, dynamic: bool, real: np.ndarray | None = None) -> dict:
-    """ONNX checker (full), graph signature, then ONNX Runtime vs PyTorch at each batch on random/real inputs.
+    """ONNX checker (full), graph signature, portability, then ONNX Runtime vs PyTorch at each batch on inputs.
+
+    Portability (:func:`~anas_zoo.export.portable.portability_problems`): canonical ops, default domain,
+    strict shape inference, shapes static apart from the batch.
 
     fp32 passes when every max |diff| ≤ ``atol``; fp16 and int8 report their differences and pass when the
     outputs are finite (their agreement is a measurement, not a pass/fail criterion).
     """
-    result = {"checker": None, "structure": [], "parity": [], "atol": atol if precision == "fp32" else None}
+    result = {"checker": None, "structure": [], "portability": [], "parity": [],
+              "atol": atol if precision == "fp32" else None}
     try:
         onnx.checker.check_model(str(path), full_check=True)
         result["checker"] = "ok"
     except Exception as e:  # noqa: BLE001  (checker raises ValidationError, InferenceError, ...)
-        result["checker"] = _first_line(e)
+        result["checker"] = first_line(e)
         result["passed"] = False
         return result
     model = onnx.load(str(path))
     result["structure"] = _structure_problems(model, None if dynamic else batches[0], resolution, num_classes)
-    session = ort_session(path)
-    largest = max(batches)
-    inputs = {"random": np.random.default_rng(0).standard_normal((largest, 3, resolution, resolution), dtype=np.float32)}
-    if real is not None and len(real) >= largest:
-        inputs["real"] = np.ascontiguousarray(real[:largest], dtype=np.float32)
-    # One PyTorch pass over all inputs gives the reference rows for every batch size.
-    with torch.inference_mode():
-        expected_all = reference(torch.from_numpy(np.concatenate(list(inputs.values())))).numpy()
-    passed = not result["structure"]
-    for batch in batches:
-        for k, (kind, x) in enumerate(inputs.items()):
-            expected = expected_all[k * largest : k * largest + batch]
-            got = session.run([OUTPUT_NAME], {INPUT_NAME: x[:batch]})[0]
-            if got.shape != expected.shape:
-                row = {"input": kind, "batch": batch, "max_abs_diff": float("inf"), "mean_abs_diff": float("inf"),
-                       "top1_agreement": 0.0, "finite": False, "shape": list(got.shape), "passed": False}
-                passed = False
-                result["parity"].append(row)
-                continue
-            row = {"input": kind, "batch": batch, **compare(expected, got)}
-            ok = row["finite"]
-            if precision == "fp32":
-                ok = ok and row["max_abs_diff"] <= atol
-            row["passed"] = bool(ok)
-            passed = passed and ok
-            result["parity"].append(row)
-    result["passed"] = passed
+    result["portability"] = portability_problems(model)
+    result["parity"], ran_ok = parity(ort_runner(path), reference,
+                                      precision=precision, atol=atol, batches=batches, resolution=resolution,
+                                      real=real)
+    result["passed"] = ran_ok and not result["structure"] and not result["portability"]
     return result
 
 
 def _failure_summary(validation: dict) -> str:
     if validation["checker"] != "ok":
         return f"ONNX checker failed: {validation['checker']}"
-    if validation["structure"]:
-        return "; ".join(validation["structure"])
-    bad = [r for r in validation["parity"] if not r["passed"]]
-    worst = max(bad, key=lambda r: r["max_abs_diff"])
-    limit = f" > atol {validation['atol']:g}" if validation["atol"] is not None else " (non-finite or wrong shape)"
-    return (f"ONNX Runtime differs from PyTorch: max |diff| {worst['max_abs_diff']:.3g}{limit} "
-            f"on {worst['input']} input at batch {worst['batch']}")
+    if validation["structure"] or validation["portability"]:
+        return "; ".join(validation["structure"] + validation["portability"])
+    return parity_failure(validation["parity"], validation["atol"], "ONNX Runtime")
 
 
 # ----- the whole pipeline ------------------------------------------------------------------------
@@ -483,50 +315,32 @@ def to_onnx(
     start = time.perf_counter()
     _check_options(precision, opset, batch, exporter, atol)
     path, sidecar = _prepare_output(output)
-    if precision == "int8" and calib_data is None:
-        raise ExportError("int8 needs calibration images: pass calib_data (an image folder or the CIFAR-10 archive)")
-    for role, source, samples in (("calibration", calib_data if precision == "int8" else None, calib_samples),
-                                  ("evaluation", eval_data, eval_samples)):
-        if source is not None:
-
-            check_data_source(source, role)
-            if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-                raise ExportError(f"{role} samples must be a positive integer, got {samples}")
-    net, cfg, name, weights = _resolve_model(model, name, pretrained, checkpoint, resolution)
+    check_data_options(precision, calib_data, calib_samples, eval_data, eval_samples)
+    net, cfg, name, weights = resolve_model(model, name, pretrained, checkpoint, resolution)
     report = ExportReport(path=str(path), sidecar=str(sidecar), model=name, precision=precision, opset=opset,
                           dynamic_batch=dynamic_batch, batch=None if dynamic_batch else batch,
                           resolution=net.resolution)
     metadata = build_metadata(net, cfg, name, weights, precision, opset, license)
     steps = ["fold BN", "export", *([precision] if precision != "fp32" else []), *(["check"] if check else [])]
-    bar = tqdm(total=len(steps), desc=f"export {name}", unit="step", disable=None if progress else True)
-    workdir = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.stem}."))
-    try:
-        bar.set_postfix_str("fold BN")
-        folded, report.bn_folded = fold_batchnorm(net)
-        probe = torch.randn(1, 3, net.resolution, net.resolution, generator=torch.Generator().manual_seed(1))
-        with torch.inference_mode():
-            report.fold_max_abs_diff = float((folded(probe) - net(probe)).abs().max())
-        bar.update()
+    with staging(path.parent, path.stem, name, steps, progress) as (workdir, step):
+        step("fold BN")
+        folded = fold_checked(net, report)
 
-        bar.set_postfix_str("export")
+        step("export")
         fp32_path = workdir / "fp32.onnx"
         report.exporter, report.fallback_reason = export_graph(
             folded, fp32_path, resolution=net.resolution, batch=batch, dynamic=dynamic_batch, opset=opset,
             exporter=exporter)
-        bar.update()
 
         real = None
         if precision == "int8":
-
-            bar.set_postfix_str("int8 calibration")
+            step("int8 calibration")
             final_model, report.quantization, real = quantize_int8(
                 fp32_path, workdir / "int8.onnx", calib_data, cfg=metadata, samples=calib_samples,
                 exclude_nodes=exclude_nodes, batch=None if dynamic_batch else batch)
-            bar.update()
         elif precision == "fp16":
-            bar.set_postfix_str("fp16")
+            step("fp16")
             final_model = to_fp16(onnx.load(str(fp32_path)))
-            bar.update()
         else:
             final_model = onnx.load(str(fp32_path))
         _set_metadata(final_model, metadata)
@@ -535,27 +349,11 @@ def to_onnx(
         onnx.save(final_model, str(staged))
 
         if check:
-            bar.set_postfix_str("check")
+            step("check")
             report.validation = _check_file(staged, net, report, atol, real, eval_data, eval_samples, fp32_path,
                                             metadata)
             report.passed = report.validation["passed"]
-            bar.update()
-        report.sha256, report.size_bytes = sha256_of(staged), staged.stat().st_size
-        if report.passed is False:
-            report.error = _failure_summary(report.validation)
-            if not keep_failed:
-                report.path = report.sidecar = ""
-                raise ExportCheckError(f"{name}: {report.error}; no file written (keep_failed keeps it)", report)
-        os.replace(staged, path)
-        report.seconds = round(time.perf_counter() - start, 2)
-        sidecar_doc = {"format": SIDECAR_FORMAT, "file": path.name, **report.to_dict()}
-        atomic_write(sidecar, json.dumps(sidecar_doc, indent=2, default=str) + "\n")
-        if report.passed is False:
-            raise ExportCheckError(f"{name}: {report.error}; kept {path} as asked", report)
-        return report
-    finally:
-        bar.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        return publish(report, {staged: path}, SIDECAR_FORMAT, keep_failed, _failure_summary, start)
 
 
 def _check_file(staged: Path, net: StaticNet, report: ExportReport, atol: float, real, eval_data, eval_samples,
@@ -563,7 +361,6 @@ def _check_file(staged: Path, net: StaticNet, report: ExportReport, atol: float,
     """Validation of the staged file, plus accuracy on labelled data and int8 vs fp32 latency when asked."""
     batches = CHECK_BATCHES if report.dynamic_batch else (report.batch,)
     if real is None and eval_data is not None:
-
         real = load_images(eval_data, metadata, max(batches), split="test")[0]
     validation = validate(staged, net, precision=report.precision, atol=atol, batches=batches,
                           resolution=net.resolution, num_classes=net.num_classes, dynamic=report.dynamic_batch,
@@ -571,13 +368,12 @@ def _check_file(staged: Path, net: StaticNet, report: ExportReport, atol: float,
     if validation.get("checker") != "ok":
         return validation
     if eval_data is not None:
-
         files = {"fp32": fp32_path, report.precision: staged}
         validation["accuracy"] = {
-            label: accuracy(file, eval_data, metadata, eval_samples, batch=report.batch) for label, file in files.items()
+            label: accuracy(ort_runner(file), eval_data, metadata, eval_samples, batch=report.batch)
+            for label, file in files.items()
         }
     if report.precision == "int8":
-
         validation["latency_ms"] = {label: latency_ms(file, net.resolution, batch=report.batch or 1)
                                     for label, file in (("fp32", fp32_path), ("int8", staged))}
     return validation

@@ -9,7 +9,7 @@ measure fp32 vs int8 accuracy, and :func:`latency_ms` times a file on ONNX Runti
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -127,13 +127,14 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib_data, *, cfg: dict, sam
     return onnx.load(str(out_path)), info, images[:3]
 
 
-def accuracy(path: Path, source, cfg: dict, samples: int, batch: int | None = None) -> dict:
-    """Top-1 of the ONNX file on up to ``samples`` labelled images of ``source`` (CIFAR-10: its test split)."""
-    session = ort_session(path)
+def accuracy(run: Callable[[np.ndarray], np.ndarray], source, cfg: dict, samples: int, batch: int | None = None
+             ) -> dict:
+    """Top-1 of ``run`` (a float32 NCHW batch -> logits, any runtime) on up to ``samples`` labelled images of
+    ``source`` (CIFAR-10: its test split); ``batch`` is the model's fixed batch, None for a free one."""
     correct = total = 0
     for x, y in image_batches(source, cfg, samples, "test", EVAL_BATCH):
         for chunk, labels in ((x, y),) if batch is None else zip(_chunks(x, batch), _chunks(y, batch)):
-            logits = session.run([OUTPUT_NAME], {INPUT_NAME: chunk})[0]
+            logits = run(chunk)
             correct += int((logits.argmax(1) == labels).sum())
             total += len(labels)
     return {"top1": correct / total if total else None, "samples": total}
