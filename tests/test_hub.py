@@ -26,7 +26,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from anas_zoo import hub, store
+from anas_zoo import hub, hub_fetch, store
 from anas_zoo import space as space_module
 from anas_zoo import zoo as zoo_module
 from anas_zoo.cli.zoo import main
@@ -398,11 +398,33 @@ def test_tampered_store_weights_fail_sha256(tmp_path):
 
 
 def test_parse_hub_name():
-    assert hub.parse_hub_name("hf-hub:org/repo") == ("org/repo", None)
-    assert hub.parse_hub_name("hf-hub:org/repo.v2@refs-pr-1") == ("org/repo.v2", "refs-pr-1")
-    for bad in ("hf-hub:repo", "hf-hub:org/repo@", "hf-hub:a/b/c", "hf-hub:org/re po", "hf-hub:org/repo@a@b"):
+    assert hub_fetch.parse_hub_name("hf-hub:org/repo") == ("org/repo", None)
+    assert hub_fetch.parse_hub_name("hf-hub:org/repo.v2@refs-pr-1") == ("org/repo.v2", "refs-pr-1")
+    assert hub_fetch.parse_hub_name("hf-hub:org/repo@refs/pr/1") == ("org/repo", "refs/pr/1")
+    assert hub_fetch.parse_hub_name(f"org/repo@{'0f' * 20}") == ("org/repo", "0f" * 20)
+    for bad in ("hf-hub:repo", "hf-hub:a/b/c", "hf-hub:org/re po", "hf-hub:org/a..b", "hf-hub:org/a--b"):
         with pytest.raises(ValueError, match="bad Hub repo"):
-            hub.parse_hub_name(bad)
+            hub_fetch.parse_hub_name(bad)
+    for bad in ("", "a@b", "../../../victim.txt", "../../etc", "/etc/passwd", "v1/../../x", ".hidden", "main\nx",
+                "ma\tin", "a b", "v1/", "a//b", "x.lock", "a" * 256, "a\\b", "main\x00"):
+        with pytest.raises(ValueError, match="bad Hub revision"):
+            hub_fetch.parse_hub_name(f"hf-hub:org/repo@{bad}")
+
+
+@pytest.mark.parametrize("revision", ["../../../victim.txt", "../../etc", "main\nx"])
+def test_a_revision_that_would_leave_the_cache_is_refused_before_any_request(tmp_path, monkeypatch, revision):
+    """huggingface_hub writes the revision as a path (refs/REVISION): it must never reach it."""
+    cache = tmp_path / "a" / "b" / "hf_cache"
+    cache.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    requests = []
+    monkeypatch.setattr(hub_fetch, "hf_hub_download", lambda *args, **kwargs: requests.append(args))
+    with pytest.raises(ValueError, match="bad Hub revision"):
+        load(f"hf-hub:org/good@{revision}", cache_dir=cache)
+    assert requests == [] and victim.read_text() == "mine"
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "a", "a/b", "a/b/hf_cache", "victim.txt"]
 
 
 # ----- a real round trip through a loopback Hub, loaded in fresh processes ---------------------
@@ -579,3 +601,50 @@ def test_offline_loads_from_cache_and_says_where_it_looked(loopback_hub, online)
     assert str(store.BUNDLED_DIR) in absent and str(online["tmp"] / "empty_home" / "weights") in absent
     assert "example/absent@main" in absent and str(online["hf_home"] / "hub") in absent
     assert "nobody publishes it" in absent
+
+
+# ----- hostile or silent endpoints -------------------------------------------------------------
+def run_cli_process(tmp_path: Path, hub_url: str, *argv, **env_changes) -> subprocess.CompletedProcess:
+    """``anas-zoo ARGV`` in a fresh process against the Hub at ``hub_url``, caches under ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "ANAS_ZOO_"))}
+    env.update(HF_ENDPOINT=hub_url, HF_HOME=str(tmp_path / "hf_home"), ANAS_ZOO_HOME=str(tmp_path / "home"),
+               HF_HUB_DISABLE_TELEMETRY="1", **env_changes)
+    return subprocess.run([sys.executable, "-m", "anas_zoo.cli.zoo", *argv], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_a_path_escaping_revision_never_reaches_the_loopback_hub(loopback_hub, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    seen = len(loopback_hub["server"].requests)
+    proc = run_cli_process(tmp_path, loopback_hub["url"], "eval", f"hf-hub:{REPO}@../../../victim.txt",
+                           "--data", tmp_path, "--limit", "10")
+    assert proc.returncode == 1 and proc.stderr.startswith("error: bad Hub revision '../../../victim.txt'")
+    assert proc.stderr.count("\n") == 1
+    assert victim.read_text() == "mine" and len(loopback_hub["server"].requests) == seen
+
+
+def test_a_hub_that_accepts_and_never_answers_fails_within_the_time_limit(tmp_path):
+    import socket
+    import time
+
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel accepts connections; nobody ever answers
+    try:
+        start = time.monotonic()
+        proc = run_cli_process(tmp_path, f"http://127.0.0.1:{silent.getsockname()[1]}", "eval", "hf-hub:org/repo",
+                               "--data", tmp_path, ANAS_ZOO_HUB_TIMEOUT="2")
+        elapsed = time.monotonic() - start
+    finally:
+        silent.close()
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith("error: the Hugging Face Hub repo org/repo@main") and proc.stderr.count("\n") == 1
+    assert "no complete answer within 2 s (set ANAS_ZOO_HUB_TIMEOUT to wait longer)" in proc.stderr
+    assert elapsed < 30  # the process start and imports take most of it; without the limit it never returns
+
+
+def test_the_hub_time_limit_setting_is_checked(monkeypatch):
+    monkeypatch.setenv(hub_fetch.TIMEOUT_ENV, "soon")
+    with pytest.raises(ValueError, match="ANAS_ZOO_HUB_TIMEOUT='soon' is not a positive number"):
+        hub_fetch.fetch("hf-hub:org/repo")
+    monkeypatch.delenv(hub_fetch.TIMEOUT_ENV)
+    assert hub_fetch.hub_timeout() == 60
