@@ -9,6 +9,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def check_output_dir(path: str | Path, what: str) -> Path:
+    """``path`` as a folder to write into, checked before any work: it, or its nearest existing ancestor, must be a
+    writable folder. Creates nothing; a failure names the option (``what``) and the path."""
+    path = Path(path).expanduser()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == path else f" cannot be created: {existing}"
+        raise NotADirectoryError(f"{what} {path}{where} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what} {path}: folder {existing} is not writable")
+    return path
+
+
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
     """Hex digest of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.new(algorithm)

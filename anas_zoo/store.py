@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -32,6 +33,8 @@ def bundled_dir() -> Path:
 
 
 BUNDLED_DIR = bundled_dir()
+#: A model name or weight tag: it becomes part of a file name, so no separators, dots or leading '-'.
+_NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
 
 class WeightsError(RuntimeError):
@@ -52,6 +55,14 @@ def search_dirs() -> list[Path]:
     return [BUNDLED_DIR, store_dir()]
 
 
+def check_name_part(text, what: str) -> str:
+    """A model name or weight tag that is safe as part of a file name: letters, digits, '_' and '-'."""
+    if not isinstance(text, str) or not _NAME_PART.match(text):
+        raise ValueError(f"{what} {text!r} is not allowed: use 1-100 letters, digits, '_' or '-', starting with a "
+                         "letter or digit (no '/', '.' or '..': it becomes a file name)")
+    return text
+
+
 def storage_dtype(name: str) -> torch.dtype:
     """The torch dtype of a storage precision name, with an error that lists the allowed ones."""
     if name not in STORAGE_DTYPES:
@@ -70,6 +81,8 @@ def save_weights(model: torch.nn.Module, record: dict, directory: str | Path, st
     """Write ``stem.safetensors`` (floating tensors in ``dtype``) and ``stem.json`` (``record`` + dtype + sha256)
     into ``directory``; returns the JSON path."""
     directory = Path(directory)
+    if Path(stem).name != stem or stem.startswith("."):
+        raise ValueError(f"weight set name {stem!r} would be written outside {directory}")
     weights_path = directory / f"{stem}.safetensors"
     state = stored_tensors(model.state_dict(), dtype)
     record = {**record, "dtype": dtype}

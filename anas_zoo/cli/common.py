@@ -12,13 +12,24 @@ from anas_zoo.zoo import UnknownModelError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-#: Errors that are the user's input or environment, reported as one line without a traceback.
-USER_ERRORS = (UnknownModelError, InvalidArchError, WeightsError, FileNotFoundError, PermissionError, ValueError)
+#: Errors that are the user's input or environment, reported as one line without a traceback. OSError covers
+#: missing, unwritable or occupied paths (a file where a folder is needed, or the reverse) and a full disk.
+USER_ERRORS = (UnknownModelError, InvalidArchError, WeightsError, OSError, ValueError)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    """Print ``error: MESSAGE`` as one line on stderr (a multi-line message is joined with '; '); return ``code``."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    print(f"error: {'; '.join(lines)}", file=sys.stderr)
     return code
+
+
+def describe(error: BaseException) -> str:
+    """The message of ``error``; an operating-system error names its path(s) and the reason."""
+    if isinstance(error, OSError) and error.strerror and str(error).startswith("[Errno"):
+        paths = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
+        return f"{paths}: {error.strerror}" if paths else error.strerror
+    return str(error) or type(error).__name__
 
 
 def print_json(document) -> None:
@@ -31,6 +42,6 @@ def run(command: Callable[[], int | None]) -> int:
     try:
         return command() or EXIT_OK
     except USER_ERRORS as e:
-        return fail(str(e).strip("'\""))
+        return fail(describe(e))
     except KeyboardInterrupt:
         return fail("interrupted", 130)

@@ -191,13 +191,25 @@ def _extract(args: argparse.Namespace) -> int | None:
     from pathlib import Path
 
     from anas_zoo.extract import extract_weights
+    from anas_zoo.fileio import check_output_dir
     from anas_zoo.space import ArchConfig
+    from anas_zoo.store import check_name_part
 
+    try:
+        check_name_part(args.prefix, "--prefix")
+        check_name_part(args.tag, "--tag")
+    except ValueError as e:
+        return fail(str(e), EXIT_USAGE)
+    check_output_dir(args.out, "--out")
+    if args.supernet_out:
+        check_output_dir(Path(args.supernet_out).parent, "--supernet-out folder")
     try:
         family = json.loads(Path(args.family).read_text())
         genomes = [ArchConfig.from_dict(member["genome"]) for member in family]
     except (OSError, ValueError, KeyError, TypeError) as e:
         return fail(f"--family {args.family}: not a family.json written by anas-search --family N ({e})", EXIT_USAGE)
+    if not genomes:
+        return fail(f"--family {args.family} holds no genomes; nothing to extract", EXIT_USAGE)
     names = [f"{args.prefix}_a{i}" for i in range(len(genomes))]
     extra = [{"search": {"held_out_top1": member.get("held_out_top1", member.get("accuracy")),
                          "held_out_samples": member.get("held_out_samples"), "budget_macs": member.get("budget_macs")}}
