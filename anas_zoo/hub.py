@@ -265,7 +265,11 @@ def _write_to_dir(to_dir: Path, write) -> dict:
         summary = write(tmp)
         for path in [tmp, *tmp.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
-        os.replace(tmp, to_dir)
+        try:
+            os.replace(tmp, to_dir)
+        except OSError as e:  # another writer's folder took the place meanwhile (ENOTEMPTY), or a file did
+            raise PublishError(f"--to-dir {to_dir} was filled by another writer while this one ran ({e.strerror}); "
+                               "nothing of this run was kept, choose a new folder") from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -648,3 +648,22 @@ def test_the_hub_time_limit_setting_is_checked(monkeypatch):
         hub_fetch.fetch("hf-hub:org/repo")
     monkeypatch.delenv(hub_fetch.TIMEOUT_ENV)
     assert hub_fetch.hub_timeout() == 60
+
+
+def test_a_concurrent_publish_to_the_same_folder_loses_with_one_line_error(tmp_path, capsys, monkeypatch):
+    """The winner's repo stays whole; the loser (which checked the folder before the winner wrote it) says so."""
+    save_set(store.store_dir(), seed=3)
+    winner = tmp_path / "repo"
+    real_write = hub.write_model_repo
+
+    def racing_write(*args, **kwargs):
+        monkeypatch.setattr(hub, "write_model_repo", real_write)
+        hub.publish(NAME, REPO, to_dir=winner, results_dir=tmp_path / "none")  # finishes while this run writes
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(hub, "write_model_repo", racing_write)
+    assert run_cli("publish", NAME, "--repo-id", REPO, "--to-dir", winner)[0] == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --to-dir {winner} was filled by another writer") and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]  # no temp folder left
+    assert sorted(p.name for p in winner.iterdir()) == ["README.md", "config.json", "model.safetensors"]

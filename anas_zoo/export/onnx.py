@@ -33,7 +33,7 @@ from anas_zoo.export.errors import ExportError
 from anas_zoo.export.fold import fold_batchnorm
 from anas_zoo.export.quantize import accuracy, check_data_source, latency_ms, load_images, quantize_int8
 from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME, ort_session
-from anas_zoo.fileio import atomic_write, sha256_of
+from anas_zoo.fileio import folder_lock, sha256_of
 from anas_zoo.static import StaticNet
 from anas_zoo.zoo import find_weights, get_entry, imagenet_preprocessing, load, load_into, split_name
 
@@ -128,10 +128,17 @@ def _prepare_output(output: str | Path) -> tuple[Path, Path]:
         raise ExportError(f"cannot create the folder of output '{output}': {e.strerror}") from None
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise ExportError(f"output folder '{path.parent}' is not writable")
-    for existing in (path, path.with_suffix(".json")):
-        if existing.exists() and not os.access(existing, os.W_OK):
-            raise ExportError(f"'{existing}' exists and is not writable")
+    _check_targets(path, path.with_suffix(".json"))
     return path, path.with_suffix(".json")
+
+
+def _check_targets(*targets: Path) -> None:
+    """Each target is absent or a writable file, so that renaming the staged files onto them cannot fail half-way."""
+    for target in targets:
+        if target.is_dir():
+            raise ExportError(f"'{target}' is a directory; the export writes a file there (remove or rename it)")
+        if target.exists() and not os.access(target, os.W_OK):
+            raise ExportError(f"'{target}' exists and is not writable")
 
 
 def _resolve_model(
@@ -546,10 +553,14 @@ def to_onnx(
             if not keep_failed:
                 report.path = report.sidecar = ""
                 raise ExportCheckError(f"{name}: {report.error}; no file written (keep_failed keeps it)", report)
-        os.replace(staged, path)
         report.seconds = round(time.perf_counter() - start, 2)
         sidecar_doc = {"format": SIDECAR_FORMAT, "file": path.name, **report.to_dict()}
-        atomic_write(sidecar, json.dumps(sidecar_doc, indent=2, default=str) + "\n")
+        staged_sidecar = workdir / "sidecar.json"
+        staged_sidecar.write_text(json.dumps(sidecar_doc, indent=2, default=str) + "\n")
+        with folder_lock(path.parent):  # a concurrent export to the same output moves its pair before or after ours
+            _check_targets(path, sidecar)
+            os.replace(staged, path)
+            os.replace(staged_sidecar, sidecar)
         if report.passed is False:
             raise ExportCheckError(f"{name}: {report.error}; kept {path} as asked", report)
         return report
