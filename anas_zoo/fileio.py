@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import hashlib
 import os
 import tempfile
@@ -39,15 +40,41 @@ def sha256_of(path: str | Path) -> str:
     return file_digest(path, "sha256")
 
 
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Delete the temp files :func:`atomic_write` left for ``path`` in a run that was killed (``.NAME.*.tmp``).
+
+    A writer holds an exclusive ``flock`` on its temp file until it is renamed, and the kernel drops the lock
+    when the writer dies, so a temp file whose lock can be taken is abandoned; live writers' files are kept.
+    """
+    path = Path(path)
+    removed = []
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            fd = os.open(stale, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+        except OSError:  # locked by a live writer (BlockingIOError) or already gone
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
 def atomic_write(path: str | Path, content: str | bytes | Callable[[Path], object]) -> Path:
     """Write ``content`` (text, bytes, or a callable that writes to the path it is given) to a temp file in
-    the same folder, then rename it over ``path``: a crash or an error leaves the old file or nothing."""
+    the same folder, then rename it over ``path``: a crash or an error leaves the old file or nothing.
+    Temp files of earlier, killed writes of the same ``path`` are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     tmp = Path(tmp_name)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # marks the temp file as in use until this write ends
         if callable(content):
             content(tmp)
         else:
@@ -57,6 +84,8 @@ def atomic_write(path: str | Path, content: str | bytes | Callable[[Path], objec
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
     return path
 
 

@@ -36,7 +36,7 @@ from anas_zoo.fileio import sha256_of
 from anas_zoo.provenance import source_commit
 from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.supernet import SuperNet
-from anas_zoo.train.checkpoint import CheckpointError, load_weights, restore, save_checkpoint
+from anas_zoo.train.checkpoint import CheckpointError, load_weights, previous_path, restore_latest, save_checkpoint
 from anas_zoo.train.data import (
     CIFAR10_CLASSES,
     FolderLoader,
@@ -386,14 +386,17 @@ class Trainer:
         """Atomic checkpoint (rank 0 writes; all ranks wait for it)."""
         path = path or self.checkpoint_path
         if self.rank == 0:
-            save_checkpoint(path, self.model, self.optimizer, self.state())
+            save_checkpoint(path, self.model, self.optimizer, self.state(), keep_previous=True)
         if self.world > 1:
             dist.barrier()
         return path
 
     def load(self, path: str | Path) -> None:
-        """Restore model, optimizer, schedule position, sampler RNG and data order from a checkpoint."""
-        state = restore(path, self.model, self.optimizer)
+        """Restore model, optimizer, schedule position, sampler RNG and data order from a checkpoint, or from the
+        one it replaced when it is missing or damaged."""
+        state, used, skipped = restore_latest(path, self.model, self.optimizer)
+        if skipped:
+            self._log({"event": "fallback", "from": str(used), "reason": skipped})
         if state.get("world_size", self.world) != self.world:
             raise TrainingError(
                 f"{path} was written by {state['world_size']} ranks; resume with the same number of ranks "
@@ -459,7 +462,8 @@ class Trainer:
         c = self.config
         resume = c.resume
         if resume == "auto":
-            resume = self.checkpoint_path if self.checkpoint_path.exists() else None
+            exists = self.checkpoint_path.exists() or previous_path(self.checkpoint_path).exists()
+            resume = self.checkpoint_path if exists else None
         if resume:
             self.load(resume)
             self._log({"event": "resume", "step": self.step, "from": str(resume), "runtime": self.runtime})
