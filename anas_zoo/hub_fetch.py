@@ -152,7 +152,13 @@ def load_from_hub(name: str, pretrained: bool = True, cache_dir=None, token=None
     """Build the model of a published repo (``hf-hub:ORG/REPO[@rev]``); with ``pretrained`` its verified weights, eval mode."""
     config = fetch(name, weights=pretrained, cache_dir=cache_dir, token=token)
     record = read_record(config)
-    model = StaticNet(record["genome"], space_of(record), record["num_classes"], **kwargs)
+    if "num_classes" not in record:
+        raise WeightsError(f"{config} has no 'num_classes' field")
+    try:
+        space = space_of(record)
+    except (KeyError, TypeError, ValueError) as e:
+        raise WeightsError(f"{config}: 'space_spec' does not describe a search space ({e})") from None
+    model = StaticNet(record["genome"], space, record["num_classes"], **kwargs)
     model.pretrained_cfg = {**record, "hub": name}
     if pretrained:
         load_into(model, config)

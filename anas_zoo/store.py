@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from anas_zoo.fileio import atomic_write, sha256_of
@@ -99,11 +100,16 @@ def read_record(json_path: str | Path) -> dict:
     json_path = Path(json_path)
     try:
         record = json.loads(json_path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8 text at all
         raise WeightsError(f"cannot read weight metadata {json_path}: {e}") from e
-    for key in ("file", "sha256", "genome"):
+    if not isinstance(record, dict):
+        raise WeightsError(f"weight metadata {json_path} is not a JSON object")
+    for key, kind in (("file", str), ("sha256", str), ("genome", dict)):
         if key not in record:
             raise WeightsError(f"weight metadata {json_path} has no '{key}' field")
+        if not isinstance(record[key], kind):
+            raise WeightsError(f"weight metadata {json_path}: '{key}' must be a JSON {'string' if kind is str else 'object'}, "
+                               f"got {record[key]!r:.80}")
     return record
 
 
@@ -120,7 +126,10 @@ def load_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
             f"sha256 mismatch for {weights_path}: metadata says {record['sha256']}, file has {actual}; "
             "the file is corrupted or was modified — delete it and obtain it again"
         )
-    return load_file(str(weights_path)), record
+    try:
+        return load_file(str(weights_path)), record
+    except (SafetensorError, OSError) as e:  # e.g. a truncated file whose record was edited to match
+        raise WeightsError(f"weights file {weights_path} is not a readable safetensors file: {e}") from None
 
 
 def load_into(model: torch.nn.Module, json_path) -> dict:
@@ -128,6 +137,11 @@ def load_into(model: torch.nn.Module, json_path) -> dict:
     state, record = load_weights(json_path)
     if ArchConfig.from_dict(record["genome"]) != model.arch:
         raise WeightsError(f"weights {json_path} are for genome {record['genome']}, not {model.arch.to_dict()}")
+    expected = model.state_dict()
+    for key, tensor in state.items():
+        if key in expected and expected[key].is_floating_point() != tensor.is_floating_point():
+            raise WeightsError(f"weights {json_path}: tensor {key} is {tensor.dtype}, the model needs "
+                               f"{expected[key].dtype} (the record says dtype {record.get('dtype', 'float32')})")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

@@ -72,7 +72,7 @@ class SuperNet(nn.Module):
     ):
         super().__init__()
         self.space = get_space(space)
-        self.num_classes = num_classes or self.space.num_classes
+        self.num_classes = self.space.num_classes if num_classes is None else num_classes
         self.dropout = dropout
         self.drop_connect = drop_connect
         largest = self.space.plan(self.space.max_arch(), self.num_classes)

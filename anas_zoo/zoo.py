@@ -199,6 +199,9 @@ def load(
 def model_info(name: str) -> dict:
     """Everything known about a model, including which of its weight sets are available locally."""
     entry = get_entry(name)
+    tag = split_name(name)[1]
+    if tag is not None:
+        entry.weight(tag)  # an unknown tag is an error, not silently the architecture's info
     info = entry.metadata()
     info.pop("tag", None)
     info.pop("license", None)

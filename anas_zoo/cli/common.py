@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable
+
+import torch
 
 from anas_zoo.space import InvalidArchError
 from anas_zoo.store import WeightsError
@@ -30,6 +33,30 @@ def describe(error: BaseException) -> str:
         paths = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
         return f"{paths}: {error.strerror}" if paths else error.strerror
     return str(error) or type(error).__name__
+
+
+def device_argument(text: str) -> torch.device:
+    """argparse type of ``--device``: a torch device this machine has (``cpu``, ``cuda``, ``cuda:1``)."""
+    try:
+        device = torch.device(text)
+    except RuntimeError as e:
+        raise argparse.ArgumentTypeError(f"unknown torch device {text!r}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"device {text!r} requested but CUDA is not available here")
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"device {text!r} is not supported; use cpu or cuda[:N]")
+    return device
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type of counts where 0 means none (``--workers 0`` loads data in the main process)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
 
 
 def print_json(document) -> None:

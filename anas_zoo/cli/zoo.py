@@ -6,9 +6,7 @@ import argparse
 import sys
 import warnings
 
-import torch
-
-from anas_zoo.cli.common import EXIT_FAILED, EXIT_USAGE, fail, print_json, run
+from anas_zoo.cli.common import EXIT_FAILED, EXIT_USAGE, device_argument, fail, non_negative_int, print_json, run
 from anas_zoo.store import STORAGE_DTYPES
 from anas_zoo.zoo import list_models, load, model_info
 
@@ -131,16 +129,6 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
-
-
-def _device(text: str) -> torch.device:
-    try:
-        device = torch.device(text)
-    except RuntimeError as e:
-        raise argparse.ArgumentTypeError(f"unknown torch device {text!r}: {e}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise argparse.ArgumentTypeError(f"device {text!r} requested but CUDA is not available here")
-    return device
 
 
 def _import_official(args: argparse.Namespace) -> int | None:
@@ -301,8 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib-batch-size", type=_positive_int, default=64, help="images per calibration batch (default 64)")
     p.add_argument("--models", default="a0,a1,a2,a3,a4,a5,a6", help="comma-separated subset of a0..a6 (default all)")
     p.add_argument("--store", help="weight store folder (default: $ANAS_ZOO_HOME/weights or the user cache)")
-    p.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
-    p.add_argument("--device", type=_device, default="cpu", help="torch device for BN calibration, e.g. cuda (default cpu)")
+    p.add_argument("--workers", type=non_negative_int, default=2, help="data loading processes (default 2)")
+    p.add_argument("--device", type=device_argument, default="cpu", help="torch device for BN calibration, e.g. cuda (default cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=_import_official)
 
@@ -348,8 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("test", "val"), help="split (default: val for ImageNet, test for CIFAR-10)")
     p.add_argument("--batch-size", type=_positive_int, default=50, help="images per batch (default 50)")
     p.add_argument("--limit", type=_positive_int, help="evaluate only this many images (an evenly spread subset)")
-    p.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
-    p.add_argument("--device", type=_device, default="cpu", help="torch device, e.g. cuda (default cpu)")
+    p.add_argument("--workers", type=non_negative_int, default=2, help="data loading processes (default 2)")
+    p.add_argument("--device", type=device_argument, default="cpu", help="torch device, e.g. cuda (default cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON document: top1, top5, samples")
     p.set_defaults(func=_eval)
     return parser

@@ -182,6 +182,9 @@ def _checkpoint_record(checkpoint) -> Path:
     """The JSON record of a weight set given as its ``.json`` or its ``.safetensors`` file."""
     path = Path(checkpoint).expanduser()
     record = path.with_suffix(".json") if path.suffix == ".safetensors" else path
+    if path.is_file() and not record.is_file():
+        raise ExportError(f"checkpoint '{checkpoint}' has no metadata record '{record}' beside it; a weight set is "
+                          "NAME.safetensors with its NAME.json (written by anas-zoo extract, import-official or publish)")
     if not record.is_file():
         raise ExportError(f"checkpoint '{checkpoint}' not found (give the .json record or .safetensors of a weight set)")
     return record
