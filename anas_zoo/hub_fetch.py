@@ -33,7 +33,7 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 _REVISION_PART = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 MAX_REVISION_LENGTH = 255
 #: What a failed Hub request can raise: HTTP errors, missing entries, offline/connection errors.
-_HUB_ERRORS = (HfHubHTTPError, EntryNotFoundError, HFValidationError, OSError, httpx2.HTTPError)
+HUB_ERRORS = (HfHubHTTPError, EntryNotFoundError, HFValidationError, OSError, httpx2.HTTPError)
 
 
 class HubUnavailableError(WeightsError):
@@ -68,7 +68,8 @@ def _where(repo_id: str, revision: str | None, cache_dir) -> str:
             f"(cache {cache_dir or constants.HF_HUB_CACHE})")
 
 
-def _reason(error: BaseException) -> str:
+def hub_error_reason(error: BaseException) -> str:
+    """One line on why a Hub request failed: the offline setting, or the error's first line and its cause."""
     if constants.HF_HUB_OFFLINE:
         return "HF_HUB_OFFLINE is set and the files are not in the cache"
     text = (str(error).strip().splitlines() or [type(error).__name__])[0]
@@ -130,8 +131,8 @@ def fetch(name: str, weights: bool = True, cache_dir=None, token=None) -> Path:
                 raise WeightsError(f"{repo_id}/{CONFIG_FILE} names weights '{record['file']}' outside the repo root")
             if weights:
                 hf_hub_download(repo_id, record["file"], revision=config.parent.name, cache_dir=cache_dir, token=token)
-        except _HUB_ERRORS as e:
-            raise HubUnavailableError(f"{_where(repo_id, revision, cache_dir)}: {_reason(e)}") from e
+        except HUB_ERRORS as e:
+            raise HubUnavailableError(f"{_where(repo_id, revision, cache_dir)}: {hub_error_reason(e)}") from e
         return config
 
     return _within(seconds, download, _where(repo_id, revision, cache_dir))

@@ -667,3 +667,18 @@ def test_a_concurrent_publish_to_the_same_folder_loses_with_one_line_error(tmp_p
     assert err.startswith(f"error: --to-dir {winner} was filled by another writer") and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]  # no temp folder left
     assert sorted(p.name for p in winner.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+
+
+def test_an_upload_to_an_unreachable_hub_fails_with_one_line(tmp_path, capsys, monkeypatch):
+    import socket
+
+    from huggingface_hub import constants
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:  # a port that nobody listens on once it is closed
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    assert run_cli("publish", NAME, "--repo-id", REPO, "--no-pretrained", "--token", "hf_test")[0] == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot upload the model repo {REPO} to {url}: ") and err.count("\n") == 1
+    assert "Traceback" not in err

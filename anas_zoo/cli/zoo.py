@@ -85,8 +85,6 @@ def _publish_report(report: dict, as_json: bool) -> None:
 
 def _publish(args: argparse.Namespace) -> int | None:
     """Publish a model repo (weights, config.json, model card, optional ONNX) or write it with --to-dir."""
-    from huggingface_hub.errors import HfHubHTTPError
-
     from anas_zoo.hub import PublishError, publish
 
     try:
@@ -94,21 +92,19 @@ def _publish(args: argparse.Namespace) -> int | None:
                          with_onnx=args.with_onnx, onnx_precisions=args.onnx_precisions.split(","),
                          to_dir=args.to_dir, token=args.token,
                          pretrained=args.pretrained, results_dir=args.results_dir)
-    except (PublishError, HfHubHTTPError) as e:
+    except PublishError as e:
         return fail(str(e))
     _publish_report(report, args.json)
 
 
 def _publish_results(args: argparse.Namespace) -> int | None:
     """Publish the latency/Pareto results folder as a dataset repo, or write it with --to-dir."""
-    from huggingface_hub.errors import HfHubHTTPError
-
     from anas_zoo.hub import PublishError, publish_results
 
     try:
         report = publish_results(args.repo_id, results_dir=args.results_dir, revision=args.revision,
                                  private=args.private, to_dir=args.to_dir, token=args.token)
-    except (PublishError, HfHubHTTPError) as e:
+    except PublishError as e:
         return fail(str(e))
     _publish_report(report, args.json)
 
