@@ -113,8 +113,8 @@ def read_record(json_path: str | Path) -> dict:
     return record
 
 
-def load_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """(state_dict, record) of a weight set, after checking the file's sha256 against the record."""
+def verify_weights(json_path: str | Path) -> tuple[Path, dict]:
+    """(weights file, record) of a weight set whose file exists and matches the record's sha256; else WeightsError."""
     json_path = Path(json_path)
     record = read_record(json_path)
     weights_path = json_path.parent / record["file"]
@@ -126,6 +126,12 @@ def load_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
             f"sha256 mismatch for {weights_path}: metadata says {record['sha256']}, file has {actual}; "
             "the file is corrupted or was modified — delete it and obtain it again"
         )
+    return weights_path, record
+
+
+def load_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(state_dict, record) of a weight set, after checking the file's sha256 against the record."""
+    weights_path, record = verify_weights(json_path)
     try:
         return load_file(str(weights_path)), record
     except (SafetensorError, OSError) as e:  # e.g. a truncated file whose record was edited to match

@@ -395,6 +395,10 @@ def test_tampered_store_weights_fail_sha256(tmp_path):
     save_file(state, str(path))
     with pytest.raises(WeightsError, match="sha256 mismatch"):
         load(NAME, pretrained=True)
+    own = {w["tag"]: w for w in zoo_module.model_info(NAME)["weights"]}["own"]
+    assert own["available"] is False and own["corrupted"].startswith(f"sha256 mismatch for {path}")
+    code, out = run_cli("info", NAME)
+    assert code == 0 and f"[corrupted: sha256 mismatch for {path}" in out
 
 
 def test_parse_hub_name():

@@ -44,6 +44,8 @@ def _info(args: argparse.Namespace) -> None:
             f"{m['dataset']} {m['split']} top-1 {m['top1']} ({m['source']})" for m in w["metrics"]
         )
         state = "available" if w["available"] else "not present locally"
+        if w["corrupted"]:
+            state = f"corrupted: {w['corrupted']}"
         kind = f" ({w['kind']})" if w["kind"] else ""
         print(f"  weights      .{w['tag']}{kind}  licence {w['license']}  {metrics}  [{state}]")
 
