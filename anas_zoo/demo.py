@@ -30,11 +30,14 @@ def _latency(call, iters: int) -> dict:
 
 
 def _sample_accuracy(model, samples: int, data) -> dict | None:
-    """Top-1 on ``samples`` CIFAR-10 test images spread over the split; None when the data is not here."""
+    """Top-1 on ``samples`` CIFAR-10 test images spread over the split; None when ``data`` is not given and the
+    shared copy is not here. Data the user named must be readable: its errors are raised, never replaced."""
     try:
         batches, _ = eval_batches(model.pretrained_cfg["preprocessing"], data, "test", batch_size=100, limit=samples)
         return evaluate(model, batches, limit=samples)
     except (DataError, FileNotFoundError):
+        if data is not None:
+            raise
         return None
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 
 from anas_zoo.evaluate import evaluate
-from anas_zoo.fileio import sha256_of
+from anas_zoo.fileio import check_output_dir, sha256_of
 from anas_zoo.flops import count
 from anas_zoo.space import ArchConfig
-from anas_zoo.store import read_record, save_weights, stored_tensors
+from anas_zoo.store import check_name_part, read_record, save_weights, stored_tensors
 from anas_zoo.train.calibrate import calibrate_bn
 from anas_zoo.train.checkpoint import load_supernet, read_checkpoint
 from anas_zoo.train.data import CIFAR10_CLASSES, cifar10_loader, cifar10_split, load_cifar10
@@ -60,6 +60,12 @@ def extract_weights(
     """
     if len(genomes) != len(names):
         raise ValueError(f"{len(genomes)} genomes but {len(names)} names")
+    if not genomes:
+        raise ValueError("no genomes to extract")
+    for name in names:
+        check_name_part(name, "model name")
+    check_name_part(tag, "weight tag")
+    check_output_dir(out_dir, "output folder")
     supernet = load_supernet(supernet_path)
     _, meta = read_checkpoint(supernet_path)
     state = meta.get("state", {})

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+
+def check_output_dir(path: str | Path, what: str) -> Path:
+    """``path`` as a folder to write into, checked before any work: it, or its nearest existing ancestor, must be a
+    writable folder. Creates nothing; a failure names the option (``what``) and the path."""
+    path = Path(path).expanduser()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == path else f" cannot be created: {existing}"
+        raise NotADirectoryError(f"{what} {path}{where} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what} {path}: folder {existing} is not writable")
+    return path
 
 
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
@@ -22,15 +40,41 @@ def sha256_of(path: str | Path) -> str:
     return file_digest(path, "sha256")
 
 
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Delete the temp files :func:`atomic_write` left for ``path`` in a run that was killed (``.NAME.*.tmp``).
+
+    A writer holds an exclusive ``flock`` on its temp file until it is renamed, and the kernel drops the lock
+    when the writer dies, so a temp file whose lock can be taken is abandoned; live writers' files are kept.
+    """
+    path = Path(path)
+    removed = []
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            fd = os.open(stale, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+        except OSError:  # locked by a live writer (BlockingIOError) or already gone
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
 def atomic_write(path: str | Path, content: str | bytes | Callable[[Path], object]) -> Path:
     """Write ``content`` (text, bytes, or a callable that writes to the path it is given) to a temp file in
-    the same folder, then rename it over ``path``: a crash or an error leaves the old file or nothing."""
+    the same folder, then rename it over ``path``: a crash or an error leaves the old file or nothing.
+    Temp files of earlier, killed writes of the same ``path`` are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     tmp = Path(tmp_name)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # marks the temp file as in use until this write ends
         if callable(content):
             content(tmp)
         else:
@@ -40,7 +84,22 @@ def atomic_write(path: str | Path, content: str | bytes | Callable[[Path], objec
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
     return path
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``folder`` itself (no lock file is left behind): writers that move several
+    files into one folder take it around the moves, so concurrent writers of the same output serialise and
+    their files never mix. Released when the block ends or the process dies."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def save_png(fig, path: str | Path, dpi: float | str = "figure") -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from huggingface_hub import DatasetCardData, EvalResult, HfApi, ModelCardData, constants
 
-from anas_zoo.hub_fetch import CONFIG_FILE, HUB_PREFIX, parse_hub_name, space_of
+from anas_zoo.hub_fetch import CONFIG_FILE, HUB_ERRORS, HUB_PREFIX, hub_error_reason, parse_hub_name, space_of
 from anas_zoo.static import StaticNet
 from anas_zoo.store import read_record, save_weights
 from anas_zoo.zoo import get_entry, load, split_name
@@ -288,7 +288,11 @@ def _write_to_dir(to_dir: Path, write) -> dict:
         summary = write(tmp)
         for path in [tmp, *tmp.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
-        os.replace(tmp, to_dir)
+        try:
+            os.replace(tmp, to_dir)
+        except OSError as e:  # another writer's folder took the place meanwhile (ENOTEMPTY), or a file did
+            raise PublishError(f"--to-dir {to_dir} was filled by another writer while this one ran ({e.strerror}); "
+                               "nothing of this run was kept, choose a new folder") from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -297,15 +301,20 @@ def _write_to_dir(to_dir: Path, write) -> dict:
 
 def _upload(write, repo_id: str, repo_type: str, revision: str | None, private: bool, token: str | None,
             message: str) -> dict:
-    """Build the repo in a temp folder, then ``create_repo`` (and the branch) + ``upload_folder``."""
+    """Build the repo in a temp folder, then ``create_repo`` (and the branch) + ``upload_folder``; a Hub that
+    cannot be reached or refuses the upload is one :class:`PublishError`."""
     api = HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="anas_zoo_hub_") as tmp:
         summary = write(Path(tmp))
-        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-        if revision and revision != constants.DEFAULT_REVISION:
-            api.create_branch(repo_id, repo_type=repo_type, branch=revision, exist_ok=True)
-        commit = api.upload_folder(repo_id=repo_id, repo_type=repo_type, folder_path=tmp, revision=revision,
-                                   commit_message=message)
+        try:
+            api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+            if revision and revision != constants.DEFAULT_REVISION:
+                api.create_branch(repo_id, repo_type=repo_type, branch=revision, exist_ok=True)
+            commit = api.upload_folder(repo_id=repo_id, repo_type=repo_type, folder_path=tmp, revision=revision,
+                                       commit_message=message)
+        except HUB_ERRORS as e:
+            raise PublishError(f"cannot upload the {repo_type} repo {repo_id} to {api.endpoint}: "
+                               f"{hub_error_reason(e)}") from e
     return {**summary, "revision": revision or constants.DEFAULT_REVISION,
             "commit_url": getattr(commit, "commit_url", str(commit))}
 

@@ -215,6 +215,8 @@ def read_checkpoint(path: str | Path) -> object:
         try:
             if head == _ZIP_MAGIC:
                 obj, dropped = _read_zip(path)
+            elif head[:1] != pickle.PROTO:  # every legacy torch file opens with a pickle protocol header
+                raise pickle.UnpicklingError(f"it is neither a zip nor a legacy pickle file (it starts with {head!r})")
             else:
                 f.seek(0)
                 obj, dropped = _read_legacy(f, path.stat().st_size)

@@ -19,6 +19,25 @@ class InvalidArchError(ValueError):
     """A genome that does not fit its search space."""
 
 
+class UnknownSpaceError(KeyError, ValueError):
+    """A search space name that is not registered (a KeyError for lookups, a ValueError for user input)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+#: Upper bound on classifier outputs: far above any dataset, far below a size that exhausts memory.
+MAX_CLASSES = 100_000
+MAX_RESOLUTION = 4096
+
+
+def _positive_int(value, what: str, limit: int) -> int:
+    """``value`` if it is an integer from 1 to ``limit`` (not a bool, not 24.5, not "24"), else InvalidArchError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise InvalidArchError(f"{what} must be an integer from 1 to {limit}, got {value!r}")
+    return value
+
+
 def make_divisible(value: float, divisor: int = 8) -> int:
     """TF-slim channel rounding: nearest multiple of ``divisor``, never more than 10 % below ``value``."""
     rounded = max(1, int(value + divisor / 2) // divisor * divisor)
@@ -50,12 +69,21 @@ class ArchConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ArchConfig:
+        """A genome from its JSON form, every value checked: integer resolution, lists of positive integers."""
         expected = {"resolution", *GENE_LISTS}
+        if not isinstance(data, dict):
+            raise InvalidArchError(f"a genome must be a JSON object with keys {sorted(expected)}, got {data!r:.80}")
         missing, extra = expected - data.keys(), data.keys() - expected
         if missing or extra:
             raise InvalidArchError(
                 f"genome keys must be exactly {sorted(expected)}; missing {sorted(missing)}, unexpected {sorted(extra)}"
             )
+        _positive_int(data["resolution"], "genome resolution", MAX_RESOLUTION)
+        for gene in GENE_LISTS:
+            if not isinstance(data[gene], (list, tuple)) or not data[gene]:
+                raise InvalidArchError(f"genome {gene} must be a non-empty list of integers, got {data[gene]!r:.80}")
+            for value in data[gene]:
+                _positive_int(value, f"every genome {gene} entry", MAX_RESOLUTION)
         return cls(**{k: data[k] for k in expected})
 
     @classmethod
@@ -264,6 +292,10 @@ class SearchSpace:
     def plan(self, arch: ArchConfig, num_classes: int | None = None, resolution: int | None = None) -> NetPlan:
         """Concrete layer shapes of ``arch`` (validated); ``resolution`` overrides the genome's input size."""
         self.validate(arch)
+        if num_classes is not None:
+            _positive_int(num_classes, "num_classes", MAX_CLASSES)
+        if resolution is not None:
+            _positive_int(resolution, "resolution", MAX_RESOLUTION)
         size = resolution or arch.resolution
         stem = ConvPlan(3, arch.width[0], kernel=3, stride=self.stem_stride, in_size=size)
         size, c_in = stem.out_size, stem.c_out
@@ -362,10 +394,9 @@ def get_space(name: str | SearchSpace) -> SearchSpace:
     """Look up a preset by name (a SearchSpace passes through)."""
     if isinstance(name, SearchSpace):
         return name
-    try:
+    if isinstance(name, str) and name in _SPACES:
         return _SPACES[name]
-    except KeyError:
-        raise KeyError(f"unknown search space '{name}'; available: {sorted(_SPACES)}") from None
+    raise UnknownSpaceError(f"unknown search space {name!r}; available: {sorted(_SPACES)}")
 
 
 def list_spaces() -> list[str]:

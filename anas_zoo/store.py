@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from anas_zoo.fileio import atomic_write, sha256_of
@@ -32,6 +34,8 @@ def bundled_dir() -> Path:
 
 
 BUNDLED_DIR = bundled_dir()
+#: A model name or weight tag: it becomes part of a file name, so no separators, dots or leading '-'.
+_NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
 
 class WeightsError(RuntimeError):
@@ -52,6 +56,14 @@ def search_dirs() -> list[Path]:
     return [BUNDLED_DIR, store_dir()]
 
 
+def check_name_part(text, what: str) -> str:
+    """A model name or weight tag that is safe as part of a file name: letters, digits, '_' and '-'."""
+    if not isinstance(text, str) or not _NAME_PART.match(text):
+        raise ValueError(f"{what} {text!r} is not allowed: use 1-100 letters, digits, '_' or '-', starting with a "
+                         "letter or digit (no '/', '.' or '..': it becomes a file name)")
+    return text
+
+
 def storage_dtype(name: str) -> torch.dtype:
     """The torch dtype of a storage precision name, with an error that lists the allowed ones."""
     if name not in STORAGE_DTYPES:
@@ -70,6 +82,8 @@ def save_weights(model: torch.nn.Module, record: dict, directory: str | Path, st
     """Write ``stem.safetensors`` (floating tensors in ``dtype``) and ``stem.json`` (``record`` + dtype + sha256)
     into ``directory``; returns the JSON path."""
     directory = Path(directory)
+    if Path(stem).name != stem or stem.startswith("."):
+        raise ValueError(f"weight set name {stem!r} would be written outside {directory}")
     weights_path = directory / f"{stem}.safetensors"
     state = stored_tensors(model.state_dict(), dtype)
     record = {**record, "dtype": dtype}
@@ -86,16 +100,21 @@ def read_record(json_path: str | Path) -> dict:
     json_path = Path(json_path)
     try:
         record = json.loads(json_path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8 text at all
         raise WeightsError(f"cannot read weight metadata {json_path}: {e}") from e
-    for key in ("file", "sha256", "genome"):
+    if not isinstance(record, dict):
+        raise WeightsError(f"weight metadata {json_path} is not a JSON object")
+    for key, kind in (("file", str), ("sha256", str), ("genome", dict)):
         if key not in record:
             raise WeightsError(f"weight metadata {json_path} has no '{key}' field")
+        if not isinstance(record[key], kind):
+            raise WeightsError(f"weight metadata {json_path}: '{key}' must be a JSON {'string' if kind is str else 'object'}, "
+                               f"got {record[key]!r:.80}")
     return record
 
 
-def load_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """(state_dict, record) of a weight set, after checking the file's sha256 against the record."""
+def verify_weights(json_path: str | Path) -> tuple[Path, dict]:
+    """(weights file, record) of a weight set whose file exists and matches the record's sha256; else WeightsError."""
     json_path = Path(json_path)
     record = read_record(json_path)
     weights_path = json_path.parent / record["file"]
@@ -107,7 +126,16 @@ def load_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
             f"sha256 mismatch for {weights_path}: metadata says {record['sha256']}, file has {actual}; "
             "the file is corrupted or was modified — delete it and obtain it again"
         )
-    return load_file(str(weights_path)), record
+    return weights_path, record
+
+
+def load_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(state_dict, record) of a weight set, after checking the file's sha256 against the record."""
+    weights_path, record = verify_weights(json_path)
+    try:
+        return load_file(str(weights_path)), record
+    except (SafetensorError, OSError) as e:  # e.g. a truncated file whose record was edited to match
+        raise WeightsError(f"weights file {weights_path} is not a readable safetensors file: {e}") from None
 
 
 def load_into(model: torch.nn.Module, json_path) -> dict:
@@ -115,6 +143,11 @@ def load_into(model: torch.nn.Module, json_path) -> dict:
     state, record = load_weights(json_path)
     if ArchConfig.from_dict(record["genome"]) != model.arch:
         raise WeightsError(f"weights {json_path} are for genome {record['genome']}, not {model.arch.to_dict()}")
+    expected = model.state_dict()
+    for key, tensor in state.items():
+        if key in expected and expected[key].is_floating_point() != tensor.is_floating_point():
+            raise WeightsError(f"weights {json_path}: tensor {key} is {tensor.dtype}, the model needs "
+                               f"{expected[key].dtype} (the record says dtype {record.get('dtype', 'float32')})")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

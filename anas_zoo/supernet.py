@@ -72,7 +72,7 @@ class SuperNet(nn.Module):
     ):
         super().__init__()
         self.space = get_space(space)
-        self.num_classes = num_classes or self.space.num_classes
+        self.num_classes = self.space.num_classes if num_classes is None else num_classes
         self.dropout = dropout
         self.drop_connect = drop_connect
         largest = self.space.plan(self.space.max_arch(), self.num_classes)
@@ -131,6 +131,11 @@ class SuperNet(nn.Module):
 
     # ----- running it --------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = self.stem.conv.weight.shape[1]
+        if x.dim() != 4 or x.shape[1] != channels:
+            # the dynamic stem slices its weight to the input, so a 1-channel batch would otherwise run silently
+            raise ValueError(f"expected a batch of {channels}-channel images (N, {channels}, H, W), got shape "
+                             f"{tuple(x.shape)}")
         plan = self._plan
         regularize = self.regularize and self.training
         x = self.stem(x, plan.stem.c_out)

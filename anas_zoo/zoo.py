@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from anas_zoo.hub_fetch import HubUnavailableError, fetch, load_from_hub
 from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.static import StaticNet
-from anas_zoo.store import WeightsError, find_local, load_into, search_dirs
+from anas_zoo.store import WeightsError, find_local, load_into, search_dirs, verify_weights
 from anas_zoo.train.data import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -199,6 +199,9 @@ def load(
 def model_info(name: str) -> dict:
     """Everything known about a model, including which of its weight sets are available locally."""
     entry = get_entry(name)
+    tag = split_name(name)[1]
+    if tag is not None:
+        entry.weight(tag)  # an unknown tag is an error, not silently the architecture's info
     info = entry.metadata()
     info.pop("tag", None)
     info.pop("license", None)
@@ -210,10 +213,22 @@ def model_info(name: str) -> dict:
             "kind": w.kind,
             "license": w.license,
             "metrics": list(w.metrics),
-            "available": find_local(f"{entry.name}.{w.tag}") is not None,
+            **_local_state(f"{entry.name}.{w.tag}"),
             "how_to_get": w.how_to_get,
         }
         for w in entry.weights
     ]
     return info
+
+
+def _local_state(stem: str) -> dict:
+    """``available``: weight set ``stem`` is here and verifies; ``corrupted``: why a copy that is here does not."""
+    path = find_local(stem)
+    if path is None:
+        return {"available": False, "corrupted": None}
+    try:
+        verify_weights(path)
+    except WeightsError as e:
+        return {"available": False, "corrupted": str(e)}
+    return {"available": True, "corrupted": None}
 

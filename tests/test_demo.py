@@ -39,10 +39,18 @@ def test_demo_evaluates_times_exports_and_tabulates(family, tmp_path):
     assert onnx["ort_p50_ms"] > 0 and (tmp_path / "onnx" / "demo_tiny_a0.onnx").is_file()
 
 
-def test_demo_without_data_runs_on_a_synthetic_batch(family, tmp_path):
-    result = run_demo(samples=5, threads=1, iters=3, data=tmp_path / "absent", pattern="demo_tiny_*")
+def test_demo_without_data_runs_on_a_synthetic_batch(family, monkeypatch):
+    from anas_zoo.train.data import DATA_ENV
+
+    monkeypatch.delenv(DATA_ENV, raising=False)  # no shared copy named, and no --data given
+    result = run_demo(samples=5, threads=1, iters=3, pattern="demo_tiny_*")
     assert result["data"].startswith("synthetic") and all(r["sample_top1"] is None for r in result["models"])
     assert result["onnx"]["passed"] and result["onnx"]["path"] is None
+
+
+def test_demo_data_that_was_named_but_is_missing_is_an_error_not_a_fallback(family, tmp_path):
+    with pytest.raises((FileNotFoundError, ValueError), match="absent"):
+        run_demo(samples=5, threads=1, iters=3, data=tmp_path / "absent", pattern="demo_tiny_*")
 
 
 def test_demo_needs_a_family():

@@ -202,3 +202,38 @@ def test_bad_arguments_raise_before_writing_anything(tmp_path, kwargs, message):
     with pytest.raises(ExportError, match=message):
         to_onnx("attentivenas_a0", tmp_path / "a0.onnx", **kwargs)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_where_the_sidecar_goes_fails_before_anything_is_written(tmp_path):
+    (tmp_path / "m.json").mkdir()
+    with pytest.raises(ExportError, match="m.json' is a directory"):
+        to_onnx(cifar_model(), tmp_path / "m.onnx", exporter="torchscript", check=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]  # no .onnx without its sidecar, no temp folder
+
+
+def test_an_export_moves_its_file_and_sidecar_into_place_only_under_the_folder_lock(tmp_path):
+    """A concurrent export holding the lock delays ours until its own pair is in place: the pair never mixes."""
+    import fcntl
+    import os
+    import threading
+    import time
+
+    output, result = tmp_path / "m.onnx", {}
+    worker = threading.Thread(target=lambda: result.update(report=to_onnx(
+        cifar_model(), output, exporter="torchscript", check=False)))
+    fd = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as the other writer would
+    try:
+        worker.start()
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".m.*/sidecar.json")) and worker.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert list(tmp_path.glob(".m.*/sidecar.json")), "the export never staged its sidecar"
+        time.sleep(0.5)
+        assert not output.exists() and not (tmp_path / "m.json").exists()
+    finally:
+        os.close(fd)
+    worker.join(60)
+    sidecar = json.loads((tmp_path / "m.json").read_text())
+    assert sidecar["sha256"] == hashlib.sha256(output.read_bytes()).hexdigest() == result["report"].sha256
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.onnx"]

@@ -134,3 +134,43 @@ def test_cli_float16_family_is_extracted_from_the_slimmed_supernet_it_ships_with
     assert usage.value.code == 2
     assert re.search(r"--dtype: invalid choice: 'bfloat16' \(choose from '?float32'?, '?float16'?\)",
                      capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("option, value", [("--prefix", "../../x"), ("--prefix", "/tmp/x"), ("--prefix", "a/b"),
+                                           ("--prefix", ".."), ("--prefix", ""), ("--prefix", "a.b"),
+                                           ("--tag", "../t"), ("--tag", ".hidden")])
+def test_cli_refuses_a_prefix_or_tag_that_is_not_a_plain_name(setup, tmp_path, capsys, option, value):
+    checkpoint, data, genomes, _ = setup
+    family = tmp_path / "work" / "family.json"
+    family.parent.mkdir()
+    family.write_text(json.dumps([{"genome": genomes[0].to_dict()}]))
+    argv = ["extract", "--supernet", str(checkpoint), "--family", str(family), "--prefix", "tiny",
+            "--out", str(tmp_path / "work" / "out" / "deep"), "--data", str(data), option, value]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {option} {value!r} is not allowed") and err.count("\n") == 1
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")] == ["work", "work/family.json"]
+
+
+def test_extract_weights_refuses_names_that_leave_the_output_folder(setup, tmp_path):
+    checkpoint, data, genomes, _ = setup
+    with pytest.raises(ValueError, match="model name '../../x_a0' is not allowed"):
+        extract_weights(checkpoint, genomes[:1], ["../../x_a0"], tmp_path / "out", "c10", data)
+    with pytest.raises(ValueError, match="would be written outside"):
+        store.save_weights(StaticNet(genomes[0], TINY, 10), {}, tmp_path / "out", "../escape")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_refuses_an_empty_family_and_an_output_that_is_a_file(setup, tmp_path, capsys):
+    checkpoint, data, genomes, _ = setup
+    family = tmp_path / "family.json"
+    family.write_text("[]")
+    base = ["extract", "--supernet", str(checkpoint), "--family", str(family), "--prefix", "tiny", "--data", str(data)]
+    assert main([*base, "--out", str(tmp_path / "out")]) == 2
+    assert "holds no genomes; nothing to extract" in capsys.readouterr().err
+    family.write_text(json.dumps([{"genome": genomes[0].to_dict()}]))
+    (tmp_path / "occupied").write_text("mine")
+    assert main([*base, "--out", str(tmp_path / "occupied" / "sub")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: --out {tmp_path / 'occupied' / 'sub'} cannot be created: {tmp_path / 'occupied'} is a file, not a folder\n"
+    assert (tmp_path / "occupied").read_text() == "mine" and not (tmp_path / "out").exists()

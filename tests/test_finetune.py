@@ -13,6 +13,7 @@ from anas_zoo import bundled, store, zoo
 from anas_zoo.cli.zoo import main
 from anas_zoo.evaluate import eval_batches, evaluate
 from anas_zoo.extract import extract_weights
+from anas_zoo.train.checkpoint import CheckpointError
 from anas_zoo.train.finetune import FinetuneConfig, FinetuneError, Finetuner
 
 RECIPE = {"config": {"data": "cifar10", "holdout_fraction": 0.5, "seed": 3}, "step": 42, "train_seconds": 7.5,
@@ -118,3 +119,21 @@ def test_cli_finetunes_resumes_and_reports(family, tmp_path, capsys):
     assert record["finetune"]["steps"] == 3 and (tmp_path / "out" / "ft_tiny_a1.cifar10_ft.json").is_file()
     assert main(["finetune", "ft_tiny_a1.cifar10", "--epochs", "1", "--tag", "cifar10"]) == 2
     assert "starting weights' own tag" in capsys.readouterr().err
+
+
+def test_a_damaged_state_resumes_from_the_one_it_replaced(family, tmp_path):
+    data, weights = family
+    run = config(tmp_path, data, weights)
+    assert Finetuner(run).fit(max_steps=3) is None  # states at steps 2 and 3: the step-2 one is kept as previous
+    state = run.state_path
+    data_bytes = bytearray(state.read_bytes())
+    data_bytes[-1] ^= 0x01
+    state.write_bytes(bytes(data_bytes))
+    resumed = Finetuner(run)
+    assert resumed.resume() and resumed.step == 2
+    events = [json.loads(line) for line in (state.parent / "metrics.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "fallback" and "is damaged" in events[-1]["reason"]
+    assert events[-1]["from"] == str(state.parent / "state.previous.safetensors")
+    state.parent.joinpath("state.previous.safetensors").write_bytes(bytes(data_bytes))
+    with pytest.raises(CheckpointError, match="is damaged.*previous checkpoint cannot be restored either"):
+        Finetuner(run).resume()

@@ -26,7 +26,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from anas_zoo import hub, store
+from anas_zoo import hub, hub_fetch, store
 from anas_zoo import space as space_module
 from anas_zoo import zoo as zoo_module
 from anas_zoo.cli.zoo import main
@@ -395,14 +395,40 @@ def test_tampered_store_weights_fail_sha256(tmp_path):
     save_file(state, str(path))
     with pytest.raises(WeightsError, match="sha256 mismatch"):
         load(NAME, pretrained=True)
+    own = {w["tag"]: w for w in zoo_module.model_info(NAME)["weights"]}["own"]
+    assert own["available"] is False and own["corrupted"].startswith(f"sha256 mismatch for {path}")
+    code, out = run_cli("info", NAME)
+    assert code == 0 and f"[corrupted: sha256 mismatch for {path}" in out
 
 
 def test_parse_hub_name():
-    assert hub.parse_hub_name("hf-hub:org/repo") == ("org/repo", None)
-    assert hub.parse_hub_name("hf-hub:org/repo.v2@refs-pr-1") == ("org/repo.v2", "refs-pr-1")
-    for bad in ("hf-hub:repo", "hf-hub:org/repo@", "hf-hub:a/b/c", "hf-hub:org/re po", "hf-hub:org/repo@a@b"):
+    assert hub_fetch.parse_hub_name("hf-hub:org/repo") == ("org/repo", None)
+    assert hub_fetch.parse_hub_name("hf-hub:org/repo.v2@refs-pr-1") == ("org/repo.v2", "refs-pr-1")
+    assert hub_fetch.parse_hub_name("hf-hub:org/repo@refs/pr/1") == ("org/repo", "refs/pr/1")
+    assert hub_fetch.parse_hub_name(f"org/repo@{'0f' * 20}") == ("org/repo", "0f" * 20)
+    for bad in ("hf-hub:repo", "hf-hub:a/b/c", "hf-hub:org/re po", "hf-hub:org/a..b", "hf-hub:org/a--b"):
         with pytest.raises(ValueError, match="bad Hub repo"):
-            hub.parse_hub_name(bad)
+            hub_fetch.parse_hub_name(bad)
+    for bad in ("", "a@b", "../../../victim.txt", "../../etc", "/etc/passwd", "v1/../../x", ".hidden", "main\nx",
+                "ma\tin", "a b", "v1/", "a//b", "x.lock", "a" * 256, "a\\b", "main\x00"):
+        with pytest.raises(ValueError, match="bad Hub revision"):
+            hub_fetch.parse_hub_name(f"hf-hub:org/repo@{bad}")
+
+
+@pytest.mark.parametrize("revision", ["../../../victim.txt", "../../etc", "main\nx"])
+def test_a_revision_that_would_leave_the_cache_is_refused_before_any_request(tmp_path, monkeypatch, revision):
+    """huggingface_hub writes the revision as a path (refs/REVISION): it must never reach it."""
+    cache = tmp_path / "a" / "b" / "hf_cache"
+    cache.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    requests = []
+    monkeypatch.setattr(hub_fetch, "hf_hub_download", lambda *args, **kwargs: requests.append(args))
+    with pytest.raises(ValueError, match="bad Hub revision"):
+        load(f"hf-hub:org/good@{revision}", cache_dir=cache)
+    assert requests == [] and victim.read_text() == "mine"
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "a", "a/b", "a/b/hf_cache", "victim.txt"]
 
 
 # ----- a real round trip through a loopback Hub, loaded in fresh processes ---------------------
@@ -579,3 +605,84 @@ def test_offline_loads_from_cache_and_says_where_it_looked(loopback_hub, online)
     assert str(store.BUNDLED_DIR) in absent and str(online["tmp"] / "empty_home" / "weights") in absent
     assert "example/absent@main" in absent and str(online["hf_home"] / "hub") in absent
     assert "nobody publishes it" in absent
+
+
+# ----- hostile or silent endpoints -------------------------------------------------------------
+def run_cli_process(tmp_path: Path, hub_url: str, *argv, **env_changes) -> subprocess.CompletedProcess:
+    """``anas-zoo ARGV`` in a fresh process against the Hub at ``hub_url``, caches under ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "ANAS_ZOO_"))}
+    env.update(HF_ENDPOINT=hub_url, HF_HOME=str(tmp_path / "hf_home"), ANAS_ZOO_HOME=str(tmp_path / "home"),
+               HF_HUB_DISABLE_TELEMETRY="1", **env_changes)
+    return subprocess.run([sys.executable, "-m", "anas_zoo.cli.zoo", *argv], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_a_path_escaping_revision_never_reaches_the_loopback_hub(loopback_hub, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    seen = len(loopback_hub["server"].requests)
+    proc = run_cli_process(tmp_path, loopback_hub["url"], "eval", f"hf-hub:{REPO}@../../../victim.txt",
+                           "--data", tmp_path, "--limit", "10")
+    assert proc.returncode == 1 and proc.stderr.startswith("error: bad Hub revision '../../../victim.txt'")
+    assert proc.stderr.count("\n") == 1
+    assert victim.read_text() == "mine" and len(loopback_hub["server"].requests) == seen
+
+
+def test_a_hub_that_accepts_and_never_answers_fails_within_the_time_limit(tmp_path):
+    import socket
+    import time
+
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel accepts connections; nobody ever answers
+    try:
+        start = time.monotonic()
+        proc = run_cli_process(tmp_path, f"http://127.0.0.1:{silent.getsockname()[1]}", "eval", "hf-hub:org/repo",
+                               "--data", tmp_path, ANAS_ZOO_HUB_TIMEOUT="2")
+        elapsed = time.monotonic() - start
+    finally:
+        silent.close()
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith("error: the Hugging Face Hub repo org/repo@main") and proc.stderr.count("\n") == 1
+    assert "no complete answer within 2 s (set ANAS_ZOO_HUB_TIMEOUT to wait longer)" in proc.stderr
+    assert elapsed < 30  # the process start and imports take most of it; without the limit it never returns
+
+
+def test_the_hub_time_limit_setting_is_checked(monkeypatch):
+    monkeypatch.setenv(hub_fetch.TIMEOUT_ENV, "soon")
+    with pytest.raises(ValueError, match="ANAS_ZOO_HUB_TIMEOUT='soon' is not a positive number"):
+        hub_fetch.fetch("hf-hub:org/repo")
+    monkeypatch.delenv(hub_fetch.TIMEOUT_ENV)
+    assert hub_fetch.hub_timeout() == 60
+
+
+def test_a_concurrent_publish_to_the_same_folder_loses_with_one_line_error(tmp_path, capsys, monkeypatch):
+    """The winner's repo stays whole; the loser (which checked the folder before the winner wrote it) says so."""
+    save_set(store.store_dir(), seed=3)
+    winner = tmp_path / "repo"
+    real_write = hub.write_model_repo
+
+    def racing_write(*args, **kwargs):
+        monkeypatch.setattr(hub, "write_model_repo", real_write)
+        hub.publish(NAME, REPO, to_dir=winner, results_dir=tmp_path / "none")  # finishes while this run writes
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(hub, "write_model_repo", racing_write)
+    assert run_cli("publish", NAME, "--repo-id", REPO, "--to-dir", winner)[0] == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --to-dir {winner} was filled by another writer") and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]  # no temp folder left
+    assert sorted(p.name for p in winner.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+
+
+def test_an_upload_to_an_unreachable_hub_fails_with_one_line(tmp_path, capsys, monkeypatch):
+    import socket
+
+    from huggingface_hub import constants
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:  # a port that nobody listens on once it is closed
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    assert run_cli("publish", NAME, "--repo-id", REPO, "--no-pretrained", "--token", "hf_test")[0] == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot upload the model repo {REPO} to {url}: ") and err.count("\n") == 1
+    assert "Traceback" not in err

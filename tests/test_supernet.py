@@ -1,4 +1,5 @@
 import random
+import re
 
 import pytest
 import torch
@@ -147,6 +148,17 @@ def test_extract_other_num_classes():
     model = net.extract(SPACE.min_arch())
     assert model.classifier.out_features == 10
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 10)
+
+
+def test_supernet_rejects_inputs_without_three_channels_like_the_static_model():
+    net = SuperNet(SPACE).eval()
+    static = net.extract(SPACE.min_arch()).eval()
+    for shape in ((1, 1, 64, 64), (1, 4, 64, 64)):
+        with pytest.raises(RuntimeError, match="3 channels"):
+            static(torch.randn(shape))
+        with pytest.raises(ValueError, match=re.escape(f"3-channel images (N, 3, H, W), got shape {shape}")):
+            net(torch.randn(shape))
+    assert net(torch.randn(1, 3, 64, 64)).shape == static(torch.randn(1, 3, 64, 64)).shape
 
 
 def test_unknown_genome_rejected_by_supernet():

@@ -101,3 +101,59 @@ def test_a_float16_slim_checkpoint_rebuilds_the_supernet_rounded_to_float16(tmp_
     for (k, a), b in zip(model.state_dict().items(), rebuilt.state_dict().values()):
         expected = a.half().float() if a.is_floating_point() else a
         assert b.dtype == a.dtype and torch.equal(b, expected), k
+
+
+def _flip_last_byte(path):
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01  # inside the last tensor's bytes: the header stays readable
+    path.write_bytes(bytes(data))
+
+
+def test_a_flipped_byte_is_detected_on_read(tmp_path):
+    model, optimizer = _trained()
+    path = save_checkpoint(tmp_path / "ck.safetensors", model, optimizer, {"step": 1})
+    ck.read_checkpoint(path)
+    _flip_last_byte(path)
+    with pytest.raises(CheckpointError, match="is damaged: its content does not match the sha256"):
+        ck.read_checkpoint(path)
+    slim = ck.slim_checkpoint(save_checkpoint(tmp_path / "full.safetensors", model, optimizer), tmp_path / "s.safetensors")
+    _flip_last_byte(slim)
+    with pytest.raises(CheckpointError, match="is damaged"):
+        load_supernet(slim)
+
+
+def test_restore_falls_back_to_the_previous_checkpoint_when_the_last_is_damaged(tmp_path):
+    model, optimizer = _trained()
+    path = tmp_path / "last.safetensors"
+    save_checkpoint(path, model, optimizer, {"step": 1}, keep_previous=True)
+    assert not ck.previous_path(path).exists()  # nothing to keep yet
+    save_checkpoint(path, model, optimizer, {"step": 2}, keep_previous=True)
+    assert ck.read_checkpoint(ck.previous_path(path))[1]["state"] == {"step": 1}
+    other, other_opt = _trained(seed=1)
+    assert ck.restore_latest(path, other, other_opt) == ({"step": 2}, path, None)
+    _flip_last_byte(path)
+    state, used, reason = ck.restore_latest(path, other, other_opt)
+    assert (state, used) == ({"step": 1}, ck.previous_path(path)) and "is damaged" in reason
+    _flip_last_byte(ck.previous_path(path))
+    with pytest.raises(CheckpointError, match="last.safetensors is damaged.*previous checkpoint cannot be restored"):
+        ck.restore_latest(path, other, other_opt)
+
+
+def test_temp_files_of_a_killed_write_are_removed_by_the_next_write_but_a_live_ones_are_kept(tmp_path):
+    import fcntl
+    import os
+
+    model, optimizer = _trained()
+    stale, live = tmp_path / ".ck.safetensors.k1ll3d.tmp", tmp_path / ".ck.safetensors.l1ve.tmp"
+    stale.write_bytes(b"x" * 1000)
+    live.write_bytes(b"y")
+    other = tmp_path / ".other.safetensors.k1ll3d.tmp"  # another output's temp file is not this write's business
+    other.write_bytes(b"z")
+    fd = os.open(live, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a writer in another process that is still running
+    try:
+        save_checkpoint(tmp_path / "ck.safetensors", model, optimizer)
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ck.safetensors.l1ve.tmp", ".other.safetensors.k1ll3d.tmp",
+                                                          "ck.safetensors"]

@@ -299,3 +299,19 @@ def test_budgeting_a_largest_first_run_probes_sandwich_steps_and_leaves_no_trace
     assert steps == [{k: e[k] for k in ("step", "loss", "lr")} for e in _events(tmp_path / "b") if "loss" in e]
     for key, value in params(plain.model).items():
         assert torch.equal(value, budgeted.model.state_dict()[key]), key
+
+
+def test_a_damaged_last_checkpoint_resumes_from_the_previous_one(tmp_path):
+    first = Trainer(tiny_config(tmp_path), synthetic_data())
+    first.fit(max_steps=4)
+    first.step = 7
+    first.save()  # keeps the step-4 checkpoint as last.previous.safetensors
+    last = tmp_path / "last.safetensors"
+    data = bytearray(last.read_bytes())
+    data[-1] ^= 0x01
+    last.write_bytes(bytes(data))
+    resumed = Trainer(tiny_config(tmp_path, resume="auto"), synthetic_data())
+    resumed.load(last)
+    assert resumed.step == 4
+    fallback = [e for e in _events(tmp_path) if e.get("event") == "fallback"]
+    assert fallback[-1]["from"] == str(tmp_path / "last.previous.safetensors") and "is damaged" in fallback[-1]["reason"]

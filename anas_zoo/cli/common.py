@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable
+
+import torch
 
 from anas_zoo.space import InvalidArchError
 from anas_zoo.store import WeightsError
@@ -12,13 +15,48 @@ from anas_zoo.zoo import UnknownModelError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-#: Errors that are the user's input or environment, reported as one line without a traceback.
-USER_ERRORS = (UnknownModelError, InvalidArchError, WeightsError, FileNotFoundError, PermissionError, ValueError)
+#: Errors that are the user's input or environment, reported as one line without a traceback. OSError covers
+#: missing, unwritable or occupied paths (a file where a folder is needed, or the reverse) and a full disk.
+USER_ERRORS = (UnknownModelError, InvalidArchError, WeightsError, OSError, ValueError)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    """Print ``error: MESSAGE`` as one line on stderr (a multi-line message is joined with '; '); return ``code``."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    print(f"error: {'; '.join(lines)}", file=sys.stderr)
     return code
+
+
+def describe(error: BaseException) -> str:
+    """The message of ``error``; an operating-system error names its path(s) and the reason."""
+    if isinstance(error, OSError) and error.strerror and str(error).startswith("[Errno"):
+        paths = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
+        return f"{paths}: {error.strerror}" if paths else error.strerror
+    return str(error) or type(error).__name__
+
+
+def device_argument(text: str) -> torch.device:
+    """argparse type of ``--device``: a torch device this machine has (``cpu``, ``cuda``, ``cuda:1``)."""
+    try:
+        device = torch.device(text)
+    except RuntimeError as e:
+        raise argparse.ArgumentTypeError(f"unknown torch device {text!r}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"device {text!r} requested but CUDA is not available here")
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"device {text!r} is not supported; use cpu or cuda[:N]")
+    return device
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type of counts where 0 means none (``--workers 0`` loads data in the main process)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
 
 
 def print_json(document) -> None:
@@ -31,6 +69,6 @@ def run(command: Callable[[], int | None]) -> int:
     try:
         return command() or EXIT_OK
     except USER_ERRORS as e:
-        return fail(str(e).strip("'\""))
+        return fail(describe(e))
     except KeyboardInterrupt:
         return fail("interrupted", 130)

@@ -42,7 +42,7 @@ def _model_from_genome(path: str) -> StaticNet:
         document = json.loads(Path(path).expanduser().read_text())
     except FileNotFoundError:
         raise ExportError(f"genome file '{path}' does not exist") from None
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8 text at all
         raise ExportError(f"cannot read genome file '{path}': {e}") from None
     if not isinstance(document, dict):
         raise InvalidArchError(f"genome file '{path}' must hold a JSON object")

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from anas_zoo.cli.common import EXIT_USAGE, fail, print_json, run
-from anas_zoo.fileio import atomic_write, sha256_of
+from anas_zoo.cli.common import EXIT_USAGE, device_argument, fail, print_json, run
+from anas_zoo.fileio import atomic_write, check_output_dir, sha256_of
 from anas_zoo.search.evolution import (
     EvolutionarySearch,
     EvolutionSettings,
@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family-shortlist", type=int, default=3, metavar="K",
                    help="score the K best genomes of each budget band again on the whole held-out split and pick "
                         "the best (the top score on --eval-samples images is partly luck); 1 keeps the top score")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", type=device_argument, default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="torch device: cpu or cuda[:N] (default cuda when available)")
     p.add_argument("--threads", type=int, help="torch intra-op threads on CPU (default: torch's choice)")
     p.add_argument("--out", default="runs/search", help="output folder; an existing search there is resumed")
     p.add_argument("--seed", type=int, default=0)
@@ -147,6 +148,7 @@ def _whole_held_out_rescore(supernet, args: argparse.Namespace, recipe: dict, sp
 def _search(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
+    check_output_dir(args.out, "--out")
     supernet = load_supernet(args.supernet).to(args.device).eval()
     recipe = _training_config(args.supernet)
     if recipe.get("data", "cifar10") != "cifar10":

@@ -26,7 +26,10 @@ def parse_overrides(pairs: list[str]) -> dict:
             raise ValueError(f"override '{pair}' is not key=value")
         if key not in known:
             raise ValueError(f"unknown config key '{key}'; allowed: {sorted(known)}")
-        values[key] = yaml.safe_load(value) if value else None
+        try:
+            values[key] = yaml.safe_load(value) if value else None
+        except yaml.YAMLError:
+            values[key] = value  # not a YAML scalar: kept as text, so the type check names it
     return values
 
 
@@ -36,7 +39,10 @@ def load_config(path: str | None, overrides: list[str]) -> TrainConfig:
         file = Path(path)
         if not file.is_file():
             raise FileNotFoundError(f"config file {file} does not exist")
-        values = yaml.safe_load(file.read_text()) or {}
+        try:
+            values = yaml.safe_load(file.read_text()) or {}
+        except (OSError, ValueError, yaml.YAMLError) as e:
+            raise ValueError(f"config file {file} is not readable YAML: {' '.join(str(e).split())}") from None
         if not isinstance(values, dict):
             raise ValueError(f"config file {file} must hold a YAML mapping of TrainConfig keys")
     return TrainConfig.from_dict({**values, **parse_overrides(overrides)})

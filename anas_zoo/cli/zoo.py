@@ -6,9 +6,7 @@ import argparse
 import sys
 import warnings
 
-import torch
-
-from anas_zoo.cli.common import EXIT_FAILED, EXIT_USAGE, fail, print_json, run
+from anas_zoo.cli.common import EXIT_FAILED, EXIT_USAGE, device_argument, fail, non_negative_int, print_json, run
 from anas_zoo.store import STORAGE_DTYPES
 from anas_zoo.zoo import list_models, load, model_info
 
@@ -46,6 +44,8 @@ def _info(args: argparse.Namespace) -> None:
             f"{m['dataset']} {m['split']} top-1 {m['top1']} ({m['source']})" for m in w["metrics"]
         )
         state = "available" if w["available"] else "not present locally"
+        if w["corrupted"]:
+            state = f"corrupted: {w['corrupted']}"
         kind = f" ({w['kind']})" if w["kind"] else ""
         print(f"  weights      .{w['tag']}{kind}  licence {w['license']}  {metrics}  [{state}]")
 
@@ -87,8 +87,6 @@ def _publish_report(report: dict, as_json: bool) -> None:
 
 def _publish(args: argparse.Namespace) -> int | None:
     """Publish a model repo (weights, config.json, model card, optional exports) or write it with --to-dir."""
-    from huggingface_hub.errors import HfHubHTTPError
-
     from anas_zoo.hub import PublishError, publish
 
     try:
@@ -97,21 +95,19 @@ def _publish(args: argparse.Namespace) -> int | None:
                          to_dir=args.to_dir, token=args.token,
                          pretrained=args.pretrained, results_dir=args.results_dir,
                          with_openvino=args.with_openvino, with_executorch=args.with_executorch)
-    except (PublishError, HfHubHTTPError) as e:
+    except PublishError as e:
         return fail(str(e))
     _publish_report(report, args.json)
 
 
 def _publish_results(args: argparse.Namespace) -> int | None:
     """Publish the latency/Pareto results folder as a dataset repo, or write it with --to-dir."""
-    from huggingface_hub.errors import HfHubHTTPError
-
     from anas_zoo.hub import PublishError, publish_results
 
     try:
         report = publish_results(args.repo_id, results_dir=args.results_dir, revision=args.revision,
                                  private=args.private, to_dir=args.to_dir, token=args.token)
-    except (PublishError, HfHubHTTPError) as e:
+    except PublishError as e:
         return fail(str(e))
     _publish_report(report, args.json)
 
@@ -132,16 +128,6 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
-
-
-def _device(text: str) -> torch.device:
-    try:
-        device = torch.device(text)
-    except RuntimeError as e:
-        raise argparse.ArgumentTypeError(f"unknown torch device {text!r}: {e}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise argparse.ArgumentTypeError(f"device {text!r} requested but CUDA is not available here")
-    return device
 
 
 def _import_official(args: argparse.Namespace) -> int | None:
@@ -192,13 +178,25 @@ def _extract(args: argparse.Namespace) -> int | None:
     from pathlib import Path
 
     from anas_zoo.extract import extract_weights
+    from anas_zoo.fileio import check_output_dir
     from anas_zoo.space import ArchConfig
+    from anas_zoo.store import check_name_part
 
+    try:
+        check_name_part(args.prefix, "--prefix")
+        check_name_part(args.tag, "--tag")
+    except ValueError as e:
+        return fail(str(e), EXIT_USAGE)
+    check_output_dir(args.out, "--out")
+    if args.supernet_out:
+        check_output_dir(Path(args.supernet_out).parent, "--supernet-out folder")
     try:
         family = json.loads(Path(args.family).read_text())
         genomes = [ArchConfig.from_dict(member["genome"]) for member in family]
     except (OSError, ValueError, KeyError, TypeError) as e:
         return fail(f"--family {args.family}: not a family.json written by anas-search --family N ({e})", EXIT_USAGE)
+    if not genomes:
+        return fail(f"--family {args.family} holds no genomes; nothing to extract", EXIT_USAGE)
     names = [f"{args.prefix}_a{i}" for i in range(len(genomes))]
     extra = [{"search": {"held_out_top1": member.get("held_out_top1", member.get("accuracy")),
                          "held_out_samples": member.get("held_out_samples"), "budget_macs": member.get("budget_macs")}}
@@ -295,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib-batch-size", type=_positive_int, default=64, help="images per calibration batch (default 64)")
     p.add_argument("--models", default="a0,a1,a2,a3,a4,a5,a6", help="comma-separated subset of a0..a6 (default all)")
     p.add_argument("--store", help="weight store folder (default: $ANAS_ZOO_HOME/weights or the user cache)")
-    p.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
-    p.add_argument("--device", type=_device, default="cpu", help="torch device for BN calibration, e.g. cuda (default cpu)")
+    p.add_argument("--workers", type=non_negative_int, default=2, help="data loading processes (default 2)")
+    p.add_argument("--device", type=device_argument, default="cpu", help="torch device for BN calibration, e.g. cuda (default cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=_import_official)
 
@@ -342,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("test", "val"), help="split (default: val for ImageNet, test for CIFAR-10)")
     p.add_argument("--batch-size", type=_positive_int, default=50, help="images per batch (default 50)")
     p.add_argument("--limit", type=_positive_int, help="evaluate only this many images (an evenly spread subset)")
-    p.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
-    p.add_argument("--device", type=_device, default="cpu", help="torch device, e.g. cuda (default cpu)")
+    p.add_argument("--workers", type=non_negative_int, default=2, help="data loading processes (default 2)")
+    p.add_argument("--device", type=device_argument, default="cpu", help="torch device, e.g. cuda (default cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON document: top1, top5, samples")
     p.set_defaults(func=_eval)
     return parser

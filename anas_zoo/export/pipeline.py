@@ -30,7 +30,7 @@ from anas_zoo.export.errors import ExportError
 from anas_zoo.export.fold import fold_batchnorm
 from anas_zoo.export.quantize import accuracy, check_data_source, load_images
 from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME
-from anas_zoo.fileio import atomic_write, sha256_of
+from anas_zoo.fileio import folder_lock, sha256_of
 from anas_zoo.static import StaticNet
 from anas_zoo.zoo import find_weights, get_entry, imagenet_preprocessing, load, load_into, split_name
 
@@ -144,7 +144,10 @@ def writable_folder(folder: Path, what: str) -> None:
 
 
 def check_replaceable(paths: Sequence[Path]) -> None:
+    """Each target is absent or a writable file, so that moving the staged files onto them cannot fail half-way."""
     for existing in paths:
+        if existing.is_dir():
+            raise ExportError(f"'{existing}' is a directory; the export writes a file there (remove or rename it)")
         if existing.exists() and not os.access(existing, os.W_OK):
             raise ExportError(f"'{existing}' exists and is not writable")
 
@@ -153,6 +156,9 @@ def _checkpoint_record(checkpoint) -> Path:
     """The JSON record of a weight set given as its ``.json`` or its ``.safetensors`` file."""
     path = Path(checkpoint).expanduser()
     record = path.with_suffix(".json") if path.suffix == ".safetensors" else path
+    if path.is_file() and not record.is_file():
+        raise ExportError(f"checkpoint '{checkpoint}' has no metadata record '{record}' beside it; a weight set is "
+                          "NAME.safetensors with its NAME.json (written by anas-zoo extract, import-official or publish)")
     if not record.is_file():
         raise ExportError(f"checkpoint '{checkpoint}' not found (give the .json record or .safetensors of a weight set)")
     return record
@@ -384,12 +390,17 @@ def publish(report: ExportReport, staged: dict[Path, Path], sidecar_format: str,
             report.path = report.sidecar = ""
             report.files = []
             raise ExportCheckError(f"{report.model}: {report.error}; no file written (keep_failed keeps it)", report)
-    # The main file goes last so a reader never finds it beside stale companions (e.g. an IR's old .bin).
-    for temp, final in reversed(staged.items()):
-        os.replace(temp, final)
     report.seconds = round(time.perf_counter() - start, 2)
     sidecar_doc = {**report.to_dict(), "format": sidecar_format, "file": main_path.name}  # the document's format
-    atomic_write(report.sidecar, json.dumps(sidecar_doc, indent=2, default=str) + "\n")
+    staged_sidecar = main_staged.parent / "sidecar.json"
+    staged_sidecar.write_text(json.dumps(sidecar_doc, indent=2, default=str) + "\n")
+    sidecar = Path(report.sidecar)
+    with folder_lock(main_path.parent):  # a concurrent export to the same output moves its files before or after ours
+        check_replaceable([*staged.values(), sidecar])
+        # The main file goes last so a reader never finds it beside stale companions (e.g. an IR's old .bin).
+        for temp, final in reversed(staged.items()):
+            os.replace(temp, final)
+        os.replace(staged_sidecar, sidecar)
     if report.passed is False:
         raise ExportCheckError(f"{report.model}: {report.error}; kept {main_path} as asked", report)
     return report

@@ -28,7 +28,14 @@ from anas_zoo.extract import FINETUNED_KIND, calibrate_and_measure
 from anas_zoo.provenance import source_commit
 from anas_zoo.static import StaticNet
 from anas_zoo.store import STORAGE_DTYPES, read_record, save_weights
-from anas_zoo.train.checkpoint import FINETUNE_FORMAT, read_checkpoint, restore_state, save_state
+from anas_zoo.train.checkpoint import (
+    FINETUNE_FORMAT,
+    previous_path,
+    read_checkpoint,
+    restore_state,
+    save_state,
+    with_fallback,
+)
 from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10, resize_to
 from anas_zoo.train.losses import label_smoothing_ce, soft_target_ce
 from anas_zoo.train.optim import sgd, warmup_cosine
@@ -182,14 +189,17 @@ class Finetuner:
         meta = {"format": FINETUNE_FORMAT, "recipe": self.config.recipe(), "step": self.step,
                 "loader": self.loader.state_dict(), "train_seconds": round(self.train_seconds, 3),
                 "start_sha256": self.start_sha, "teacher_sha256": self.teacher_sha, "source": self.source}
-        return save_state(self.config.state_path, self.model, self.optimizer, meta)
+        return save_state(self.config.state_path, self.model, self.optimizer, meta, keep_previous=True)
 
     def resume(self) -> bool:
-        """Continue from ``state_path`` when it exists; a state written for another recipe is refused."""
+        """Continue from ``state_path`` when it exists (from the state it replaced when it is damaged); a state
+        written for another recipe is refused."""
         path = self.config.state_path
-        if not path.exists():
+        if not path.exists() and not previous_path(path).exists():
             return False
-        tensors, meta = read_checkpoint(path, FINETUNE_FORMAT)
+        (tensors, meta), used, skipped = with_fallback(path, lambda candidate: read_checkpoint(candidate, FINETUNE_FORMAT))
+        if skipped:
+            self._log({"event": "fallback", "from": str(used), "reason": skipped})
         differ = {k: (meta["recipe"].get(k), v) for k, v in self.config.recipe().items() if meta["recipe"].get(k) != v}
         if differ or meta["start_sha256"] != self.start_sha or meta["teacher_sha256"] != self.teacher_sha:
             what = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in differ.items()) or "the weights"

@@ -32,11 +32,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from anas_zoo.evaluate import evaluate_subnet
-from anas_zoo.fileio import sha256_of
+from anas_zoo.fileio import check_output_dir, sha256_of
 from anas_zoo.provenance import source_commit
-from anas_zoo.space import ArchConfig, get_space
+from anas_zoo.space import MAX_CLASSES, ArchConfig, get_space
 from anas_zoo.supernet import SuperNet
-from anas_zoo.train.checkpoint import CheckpointError, load_weights, restore, save_checkpoint
+from anas_zoo.train.checkpoint import CheckpointError, load_weights, previous_path, restore_latest, save_checkpoint
 from anas_zoo.train.data import (
     CIFAR10_CLASSES,
     FolderLoader,
@@ -124,6 +124,8 @@ class TrainConfig:
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise ValueError(f"unknown config keys {unknown}; allowed: {sorted(known)}")
+        for key, value in values.items():
+            _check_type(key, value, known[key].type)
         config = cls(**values)
         config.check()
         return config
@@ -143,10 +145,17 @@ class TrainConfig:
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key}={getattr(self, key)!r} is not allowed; allowed: {allowed}")
+        check_output_dir(self.out_dir, "out_dir")
+        if self.num_classes is not None and (isinstance(self.num_classes, bool) or not 1 <= self.num_classes <= MAX_CLASSES):
+            raise ValueError(f"num_classes must be an integer from 1 to {MAX_CLASSES} (or null: the data's), "
+                             f"got {self.num_classes}")
+        if not self.epochs > 0:
+            raise ValueError(f"epochs must be > 0, got {self.epochs}")
         for key in ("batch_size", "grad_accum", "k", "calib_batches", "log_every", "checkpoint_every"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("warmup_epochs", "distill_warmup_epochs", "largest_only_epochs", "weight_decay", "label_smoothing"):
+        for key in ("lr", "warmup_epochs", "distill_warmup_epochs", "largest_only_epochs", "weight_decay",
+                    "label_smoothing"):  # lr 0 is a frozen run: init_from's weights stay as loaded
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
         if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
@@ -161,6 +170,24 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def _check_type(key: str, value, annotation: str) -> None:
+    """``value`` fits the field's annotation (``int``, ``float``, ``bool``, ``str``, each optionally ``| None``):
+    a recipe value of the wrong kind (``lr=fast``, ``epochs=[1]``) is named now, not a traceback mid-run."""
+    names = [part.strip() for part in annotation.split("|")]
+    if value is None and "None" in names:
+        return
+    allowed = tuple(t for name in names for t in _TYPES.get(name, ()))
+    if not allowed:  # an annotation this check does not know
+        return
+    if isinstance(value, allowed) and (bool in allowed or not isinstance(value, bool)):
+        return
+    kinds = " or ".join(name if name != "None" else "null" for name in names)
+    raise ValueError(f"{key}={value!r} is not allowed; expected {kinds}")
 
 
 def _distributed() -> tuple[int, int]:
@@ -386,14 +413,17 @@ class Trainer:
         """Atomic checkpoint (rank 0 writes; all ranks wait for it)."""
         path = path or self.checkpoint_path
         if self.rank == 0:
-            save_checkpoint(path, self.model, self.optimizer, self.state())
+            save_checkpoint(path, self.model, self.optimizer, self.state(), keep_previous=True)
         if self.world > 1:
             dist.barrier()
         return path
 
     def load(self, path: str | Path) -> None:
-        """Restore model, optimizer, schedule position, sampler RNG and data order from a checkpoint."""
-        state = restore(path, self.model, self.optimizer)
+        """Restore model, optimizer, schedule position, sampler RNG and data order from a checkpoint, or from the
+        one it replaced when it is missing or damaged."""
+        state, used, skipped = restore_latest(path, self.model, self.optimizer)
+        if skipped:
+            self._log({"event": "fallback", "from": str(used), "reason": skipped})
         if state.get("world_size", self.world) != self.world:
             raise TrainingError(
                 f"{path} was written by {state['world_size']} ranks; resume with the same number of ranks "
@@ -459,7 +489,8 @@ class Trainer:
         c = self.config
         resume = c.resume
         if resume == "auto":
-            resume = self.checkpoint_path if self.checkpoint_path.exists() else None
+            exists = self.checkpoint_path.exists() or previous_path(self.checkpoint_path).exists()
+            resume = self.checkpoint_path if exists else None
         if resume:
             self.load(resume)
             self._log({"event": "resume", "step": self.step, "from": str(resume), "runtime": self.runtime})

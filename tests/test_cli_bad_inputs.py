@@ -1,0 +1,154 @@
+"""Every command-line tool over a table of bad inputs: one ``error:`` line (or argparse usage) and a non-zero
+exit, never a traceback, and nothing written outside the test's folder.
+
+Cases run in-process through each tool's ``main`` (what ``python -m anas_zoo.cli.X`` calls), so an escaping
+exception is exactly the traceback a user would see. Tests run as root, which no folder permission stops,
+so "unwritable" cases use a file where a folder is needed (and the reverse) instead of chmod.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from anas_zoo.cli import export, search, train, zoo
+from anas_zoo.space import get_space
+from anas_zoo.store import BUNDLED_DIR
+
+REPO = Path(__file__).resolve().parent.parent
+SUPERNET = BUNDLED_DIR / "attentivenas_cifar10_supernet.safetensors"
+MODEL = "attentivenas_cifar10_a0"
+GOOD_GENOME = get_space("cifar10").min_arch().to_dict()
+CLIS = {"anas-zoo": zoo.main, "anas-export": export.main, "anas-search": search.main, "anas-train": train.main}
+
+
+def _genome(**changes) -> dict:
+    return {"genome": {**GOOD_GENOME, **changes}, "space": "cifar10"}
+
+
+@pytest.fixture
+def bad(tmp_path) -> Path:
+    """A folder of bad inputs: a file where folders go, a folder where files go, broken and malicious files."""
+    (tmp_path / "afile").write_text("occupied")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "x.json").mkdir()  # where the ONNX sidecar of x.onnx would go
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
+    (tmp_path / "broken.yaml").write_text("space: cifar10\nlr: [0.1\n")
+    (tmp_path / "empty_family.json").write_text("[]")
+    genomes = {"null": {"genome": None}, "abc": {"genome": "abc"}, "width_null": _genome(width=None),
+               "res_half": _genome(resolution=24.5), "res_negative": _genome(resolution=-5),
+               "space5": {**_genome(), "space": 5}, "space_nosuch": {**_genome(), "space": "nosuch"},
+               "classes_negative": {**_genome(), "num_classes": -5}, "classes_text": {**_genome(), "num_classes": "ten"},
+               "classes_huge": {**_genome(), "num_classes": 1e9}, "classes_zero": {**_genome(), "num_classes": 0}}
+    for name, document in genomes.items():
+        (tmp_path / f"genome_{name}.json").write_text(json.dumps(document))
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for suffix in ("safetensors", "json"):
+        shutil.copy(BUNDLED_DIR / f"{MODEL}.cifar10.{suffix}", weights / f"w.{suffix}")
+    record = json.loads((weights / "w.json").read_text())
+    (weights / "w.json").write_text(json.dumps({**record, "file": "w.safetensors"}))
+    (weights / "lonely.safetensors").write_bytes((weights / "w.safetensors").read_bytes())
+    truncated = weights / "truncated.safetensors"
+    truncated.write_bytes((weights / "w.safetensors").read_bytes()[:-1000])
+    (weights / "truncated.json").write_text(json.dumps({**record, "file": truncated.name,
+                                                        "sha256": hashlib.sha256(truncated.read_bytes()).hexdigest()}))
+    return tmp_path
+
+
+CASES = [
+    # anas-zoo
+    ("anas-zoo", ["info", f"{MODEL}.badtag"], 1, "unknown weight tag 'badtag'"),
+    ("anas-zoo", ["info", "nosuch_model"], 1, "unknown model 'nosuch_model'"),
+    ("anas-zoo", ["eval", MODEL, "--data", "{T}", "--workers", "-3"], 2, "must be an integer >= 0"),
+    ("anas-zoo", ["eval", "hf-hub:org/good@../../../victim.txt", "--data", "{T}"], 1, "bad Hub revision"),
+    ("anas-zoo", ["eval", "hf-hub:org/good@main\nx", "--data", "{T}"], 1, "bad Hub revision"),
+    ("anas-zoo", ["eval", "hf-hub:../../etc", "--data", "{T}"], 1, "bad Hub repo"),
+    ("anas-zoo", ["eval", MODEL, "--data", "{T}/missing", "--limit", "5"], 1, "{T}/missing"),
+    ("anas-zoo", ["demo", "--data", "{T}/missing", "--samples", "5"], 1, "{T}/missing"),
+    ("anas-zoo", ["demo", "--data", "{T}/image.png", "--samples", "5"], 1, "image.png"),
+    ("anas-zoo", ["extract", "--supernet", str(SUPERNET), "--family", "{T}/empty_family.json", "--prefix", "../../x",
+                  "--out", "{T}/out"], 2, "--prefix '../../x' is not allowed"),
+    ("anas-zoo", ["extract", "--supernet", str(SUPERNET), "--family", "{T}/empty_family.json", "--prefix", "x",
+                  "--out", "{T}/out"], 2, "holds no genomes"),
+    ("anas-zoo", ["extract", "--supernet", str(SUPERNET), "--family", "{T}/genome_null.json", "--prefix", "x",
+                  "--out", "{T}/afile"], 1, "--out {T}/afile is a file, not a folder"),
+    ("anas-zoo", ["extract", "--supernet", str(SUPERNET), "--family", "{T}/adir", "--prefix", "x",
+                  "--out", "{T}/out"], 2, "--family {T}/adir"),
+    ("anas-zoo", ["extract", "--supernet", str(SUPERNET), "--family", "{T}/empty_family.json", "--prefix", "x",
+                  "--out", "{T}/out", "--supernet-out", "{T}/afile/s.safetensors"], 1, "is a file, not a folder"),
+    ("anas-zoo", ["publish", MODEL, "--repo-id", "org/repo", "--to-dir", "{T}/afile"], 1, "not an empty folder"),
+    ("anas-zoo", ["publish", MODEL, "--repo-id", "org/repo", "--to-dir", "{T}/afile/repo"], 1, "{T}/afile"),
+    ("anas-zoo", ["publish", MODEL, "--repo-id", "org/../x", "--to-dir", "{T}/repo"], 1, "bad Hub repo"),
+    ("anas-zoo", ["publish-results", "--repo-id", "org/r", "--results-dir", "{T}/weights", "--to-dir", "{T}/afile/r"],
+     1, "{T}/afile"),
+    ("anas-zoo", ["import-official", "{T}/image.png", "--store", "{T}/store"], 1,
+     "is not a readable torch checkpoint: it is neither a zip nor a legacy pickle file"),
+    ("anas-zoo", ["import-official", "{T}/adir", "--store", "{T}/store"], 1, "{T}/adir: Is a directory"),
+    ("anas-zoo", ["import-official", "{T}/missing.pth", "--store", "{T}/store"], 1, "{T}/missing.pth"),
+    # anas-export
+    ("anas-export", ["onnx", "--model", MODEL, "--output", "{T}/x.onnx"], 1, "x.json' is a directory"),
+    ("anas-export", ["onnx", "--model", MODEL, "--output", "{T}/afile/x.onnx"], 1, "{T}/afile"),
+    ("anas-export", ["onnx", "--model", MODEL, "--output", "{T}/adir"], 1, "must end in .onnx"),
+    ("anas-export", ["onnx", "--model", MODEL, "--checkpoint", "{T}/weights/lonely.safetensors", "--output",
+                     "{T}/y.onnx"], 1, "has no metadata record '{T}/weights/lonely.json' beside it"),
+    ("anas-export", ["onnx", "--model", MODEL, "--checkpoint", "{T}/weights/truncated.json", "--output",
+                     "{T}/y.onnx", "--no-check"], 1, "is not a readable safetensors file"),
+    ("anas-export", ["onnx", "--model", MODEL, "--resolution", "-5", "--output", "{T}/y.onnx"], 1,
+     "resolution -5 is not possible"),
+    ("anas-export", ["onnx", "--arch", "{T}/binary.json", "--output", "{T}/y.onnx"], 1, "{T}/binary.json"),
+    *[("anas-export", ["onnx", "--arch", f"{{T}}/genome_{name}.json", "--output", "{T}/y.onnx"], 1, message)
+      for name, message in [("null", "a genome must be a JSON object"), ("abc", "a genome must be a JSON object"),
+                            ("width_null", "genome width must be a non-empty list"),
+                            ("res_half", "genome resolution must be an integer from 1 to 4096, got 24.5"),
+                            ("res_negative", "genome resolution must be an integer"),
+                            ("space5", "unknown search space 5"), ("space_nosuch", "unknown search space 'nosuch'"),
+                            ("classes_negative", "num_classes must be an integer from 1 to 100000, got -5"),
+                            ("classes_text", "num_classes must be an integer from 1 to 100000, got 'ten'"),
+                            ("classes_huge", "num_classes must be an integer from 1 to 100000, got 1000000000.0"),
+                            ("classes_zero", "num_classes must be an integer from 1 to 100000, got 0")]],
+    # anas-search
+    ("anas-search", ["--supernet", str(SUPERNET), "--data", "{T}", "--device", "tpu"], 2, "device 'tpu'"),
+    ("anas-search", ["--supernet", str(SUPERNET), "--data", "{T}", "--out", "{T}/afile"], 1,
+     "--out {T}/afile is a file, not a folder"),
+    ("anas-search", ["--supernet", "{T}/image.png", "--data", "{T}", "--out", "{T}/s"], 1, "image.png"),
+    # anas-train
+    ("anas-train", ["--config", "{T}/broken.yaml"], 2, "config file {T}/broken.yaml is not readable YAML"),
+    ("anas-train", ["--config", "{T}/binary.json"], 2, "{T}/binary.json"),
+    ("anas-train", ["--config", str(REPO / "configs/tiny.yaml"), "lr=fast"], 2, "lr='fast' is not allowed; expected float"),
+    ("anas-train", ["--config", str(REPO / "configs/tiny.yaml"), "epochs=-1"], 2, "epochs must be > 0, got -1"),
+    ("anas-train", ["--config", str(REPO / "configs/tiny.yaml"), "num_classes=0"], 2, "num_classes must be an integer"),
+    ("anas-train", ["--config", str(REPO / "configs/tiny.yaml"), "out_dir={T}/afile/run"], 1,
+     "out_dir {T}/afile/run cannot be created: {T}/afile is a file, not a folder"),
+]
+
+
+def _snapshot() -> set[str]:
+    """What lies in the places a stray write would land: the repository, its checkpoints, the working folder."""
+    return {f"{d}/{name}" for d in (REPO, REPO / "checkpoints", Path.cwd()) for name in os.listdir(d)}
+
+
+@pytest.mark.parametrize(("cli", "argv", "code", "message"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_bad_input_ends_in_one_error_line(bad, capsys, monkeypatch, cli, argv, code, message):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    before = _snapshot()
+    argv = [a.replace("{T}", str(bad)) for a in argv]
+    try:
+        exit_code = CLIS[cli](argv)
+    except SystemExit as e:  # argparse's usage errors
+        exit_code = e.code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert exit_code == code, err
+    if code == 2 and err.startswith("usage:"):  # argparse: usage, then "PROG: error: ..."
+        assert err.splitlines()[-1].startswith(cli) and ": error: " in err.splitlines()[-1], err
+    else:
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert message.replace("{T}", str(bad)) in err
+    assert _snapshot() == before
