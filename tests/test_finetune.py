@@ -93,9 +93,22 @@ def test_the_largest_member_trains_on_the_labels_alone(family, tmp_path):
     assert record["finetune"]["teacher"] is None and record["finetune"]["recipe"]["kd_weight"] == 0.0
 
 
+def test_a_second_stage_continues_a_finetuned_set_and_its_record_chains_both(family, tmp_path, monkeypatch):
+    data, weights = family
+    first = Finetuner(config(tmp_path / "a", data, weights, model="ft_tiny_a1.cifar10", teacher=None, kd_weight=0.0,
+                             tag="stage1")).fit()
+    register(monkeypatch)
+    second = Finetuner(config(tmp_path / "b", data, tmp_path / "out", model="ft_tiny_a1.stage1", teacher=None,
+                              kd_weight=0.0, tag="stage1", epochs=1)).fit()
+    run = second["finetune"]
+    assert run["from"] == "ft_tiny_a1.stage1" and run["from_sha256"] == first["sha256"] and run["steps"] == 3
+    assert run["after"] == first["finetune"] and first["finetune"]["after"] is None
+    assert second["training"] == first["training"] and second["kind"] == "finetuned"
+
+
 def test_runs_that_cannot_start_or_resume_say_why(family, tmp_path):
     data, weights = family
-    with pytest.raises(FinetuneError, match="starting weights' own tag"):
+    with pytest.raises(FinetuneError, match="would overwrite the starting weights"):
         Finetuner(config(tmp_path, data, weights, tag="cifar10"))
     with pytest.raises(FinetuneError, match="NAME.TAG"):
         Finetuner(config(tmp_path, data, weights, model="ft_tiny_a0"))
@@ -117,8 +130,8 @@ def test_cli_finetunes_resumes_and_reports(family, tmp_path, capsys):
     assert main([*argv, "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["finetune"]["steps"] == 3 and (tmp_path / "out" / "ft_tiny_a1.cifar10_ft.json").is_file()
-    assert main(["finetune", "ft_tiny_a1.cifar10", "--epochs", "1", "--tag", "cifar10"]) == 2
-    assert "starting weights' own tag" in capsys.readouterr().err
+    assert main(["finetune", "ft_tiny_a1.cifar10", "--epochs", "1", "--tag", "cifar10", "--out", str(weights)]) == 2
+    assert "would overwrite the starting weights" in capsys.readouterr().err
 
 
 def test_a_damaged_state_resumes_from_the_one_it_replaced(family, tmp_path):

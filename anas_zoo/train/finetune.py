@@ -8,8 +8,9 @@ The run checkpoints (weights, optimizer, schedule position, data order, RNG) to 
 from there exactly, as ``anas-train`` does. At the end BN is recalibrated on the held-out split, the weights
 are rounded to their storage dtype and measured on the test split (:func:`anas_zoo.extract.calibrate_and_measure`),
 and the weight set is written as ``NAME.<tag>`` with ``kind: finetuned``: its record keeps the supernet run it was
-extracted from (``training``, with that run's own ``lineage``) and adds this run (``finetune``), so the whole recipe
-chains: earlier supernet runs → the supernet run → this fine-tuning.
+extracted from (``training``, with that run's own ``lineage``) and adds this run (``finetune``; a run that continues
+a fine-tuned set keeps that earlier stage under ``finetune.after``), so the whole recipe chains: earlier supernet
+runs → the supernet run → each fine-tuning stage.
 """
 
 from __future__ import annotations
@@ -122,8 +123,9 @@ class Finetuner:
         if split_name(c.model)[1] is None:
             raise FinetuneError(f"give the starting weights as NAME.TAG, e.g. {c.model}.cifar10")
         self.start, self.start_sha = _weights_record(c.model)
-        if split_name(c.model)[1] == c.tag:
-            raise FinetuneError(f"--tag {c.tag} is the starting weights' own tag; choose another, e.g. cifar10_ft")
+        if (Path(c.out) / f"{c.name}.{c.tag}.json").resolve() == find_weights(c.model).resolve():
+            raise FinetuneError(f"--tag {c.tag} with --out {c.out} would overwrite the starting weights; "
+                                "choose another tag or output folder")
         recipe = self.start.get("training", {}).get("recipe", {})
         self.holdout = {"fraction": recipe.get("holdout_fraction", 0.1), "seed": recipe.get("seed", 0)}
         self.splits = splits if splits is not None else cifar10_split(
@@ -290,7 +292,8 @@ class Finetuner:
                "teacher": self._teacher_name(), "teacher_sha256": self.teacher_sha if self.teacher else None,
                "teacher_top1": self.teacher_record["metrics"][0]["top1"] if self.teacher else None,
                "recipe": {k: v for k, v in asdict(c).items() if k != "progress"},
-               "steps": self.step, "train_seconds": round(self.train_seconds, 1), "source": self.source}
+               "steps": self.step, "train_seconds": round(self.train_seconds, 1), "source": self.source,
+               "after": start.get("finetune")}  # the stage this one continues, when the start was fine-tuned
         record = {k: v for k, v in start.items() if k not in ("file", "sha256", "format", "dtype")}
         record.update(tag=c.tag, kind=FINETUNED_KIND, metrics=[metric], calibration=calibration, finetune=run)
         path = save_weights(self.model, record, c.out, f"{c.name}.{c.tag}", c.dtype)
