@@ -28,7 +28,8 @@ def make_cifar_folder(root, per_class=2):
     return root
 
 
-def test_folder_and_archive_decode_to_the_same_cached_tensors(tmp_path):
+def test_folder_and_archive_decode_to_the_same_cached_tensors(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANAS_ZOO_HOME", str(tmp_path / "home"))  # an empty cache: this test counts its files
     folder = make_cifar_folder(tmp_path / "cifar")
     data = load_cifar10(folder)
     images, labels = data["train"]
