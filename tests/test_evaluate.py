@@ -131,6 +131,20 @@ def test_cli_eval_cifar(tiny_cifar, cifar_model, capsys):
     assert held_out["samples"] == 10 and held_out["split"] == "val"
 
 
+def test_cli_eval_takes_cifar10_from_the_data_setting(tiny_cifar, cifar_model, capsys, monkeypatch):
+    _store_biased(cifar_model.name, "test", [3, 4, 5, 6, 7])
+    monkeypatch.setenv("ANAS_ZOO_DATA", "from-setting.tar.xz")
+    assert main(["eval", cifar_model.name, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["data"], result["top1"], result["samples"]) == ("from-setting.tar.xz", 10.0, 20)
+    monkeypatch.delenv("ANAS_ZOO_DATA")
+    assert main(["eval", cifar_model.name]) == 1
+    assert "pass --data PATH or set ANAS_ZOO_DATA" in capsys.readouterr().err
+    _store_biased("attentivenas_a1", "in1k", [0])
+    assert main(["eval", "attentivenas_a1"]) == 2  # ImageNet models have no default folder
+    assert "pass --data DIR" in capsys.readouterr().err
+
+
 def test_cli_eval_errors(tmp_path, capsys):
     assert main(["eval", "attentivenas_a1", "--data", str(tmp_path)]) == 1
     assert "import-official" in capsys.readouterr().err
