@@ -20,7 +20,7 @@ from anas_zoo.flops import count
 from anas_zoo.static import StaticNet
 from anas_zoo.train.calibrate import calibrate_bn
 from anas_zoo.train.checkpoint import read_checkpoint
-from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
+from anas_zoo.train.data import calibration_loader, cifar10_loader, cifar10_split, load_cifar10
 
 RECIPE = {"config": {"data": "cifar10", "holdout_fraction": 0.5, "seed": 3, "sampler": "bestup"}, "step": 42,
           "source": {"commit": "abc123", "dirty": False}, "train_seconds": 7.5,
@@ -59,11 +59,12 @@ def test_extracted_weights_carry_a_complete_record_and_reproduce_it(setup, tmp_p
         assert (metric["dataset"], metric["split"], metric["samples"], metric["source"]) == ("cifar10", "test", 60,
                                                                                              "measured")
 
-        # The stored BN statistics are those of a calibration on the whole held-out split ...
+        # The stored BN statistics are those of a calibration on the whole held-out split, augmented as in training ...
+        assert record["calibration"]["augmented"] is True
         model = StaticNet(arch, TINY, 10)
         loaded = zoo.load_into(model, out / f"{stem}.json")
         expected = net.extract(arch)
-        calibrate_bn(expected, cifar10_loader(splits["val"], 16, train=False, resolution=arch.resolution, shuffle=True), 2)
+        calibrate_bn(expected, calibration_loader(splits["val"], 16, arch.resolution), 2)
         for key, value in expected.state_dict().items():
             assert torch.equal(model.state_dict()[key], value), key
         # ... and the recorded accuracy is what the public evaluation path measures with the record's preprocessing.

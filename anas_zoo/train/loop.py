@@ -40,6 +40,7 @@ from anas_zoo.train.checkpoint import CheckpointError, load_weights, previous_pa
 from anas_zoo.train.data import (
     CIFAR10_CLASSES,
     FolderLoader,
+    calibration_loader,
     cifar10_loader,
     cifar10_split,
     folder_classes,
@@ -254,7 +255,7 @@ class Trainer:
                 "train_loader": lambda bs, rank, world: cifar10_loader(
                     split["train"], bs, True, seed=c.seed, rank=rank, world_size=world
                 ),
-                "calib_loader": lambda: cifar10_loader(split["train"], c.eval_batch_size, False, shuffle=True),
+                "calib_loader": lambda: calibration_loader(split["train"], c.eval_batch_size),
                 "val_loader": lambda: cifar10_loader(split["val"], c.eval_batch_size, False, shuffle=True),
             }
         if c.data == "folder":
