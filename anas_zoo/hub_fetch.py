@@ -1,7 +1,7 @@
 """Hugging Face Hub downloads: fetch a published repo's weight set and build its model.
 
 Published repos hold ``config.json`` (a weight record in the local store's format) beside the weights,
-so :func:`anas_zoo.store.load_weights` verifies a download exactly like a local file. Downloads go
+so :func:`anas_zoo.store.read_weights` verifies a download exactly like a local file. Downloads go
 through ``hf_hub_download`` and its cache, so ``HF_HOME`` / ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE`` and
 ``HF_ENDPOINT`` apply as for any Hub library. This module never imports the registry: the registry
 (:mod:`anas_zoo.zoo`) calls it for ``hf-hub:`` names and Hub-hosted weight tags.

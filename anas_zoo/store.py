@@ -129,7 +129,7 @@ def verify_weights(json_path: str | Path) -> tuple[Path, dict]:
     return weights_path, record
 
 
-def load_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+def read_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """(state_dict, record) of a weight set, after checking the file's sha256 against the record."""
     weights_path, record = verify_weights(json_path)
     try:
@@ -140,7 +140,7 @@ def load_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
 
 def load_into(model: torch.nn.Module, json_path) -> dict:
     """Load a verified weight set into ``model`` strictly; the record's genome must be the model's."""
-    state, record = load_weights(json_path)
+    state, record = read_weights(json_path)
     if ArchConfig.from_dict(record["genome"]) != model.arch:
         raise WeightsError(f"weights {json_path} are for genome {record['genome']}, not {model.arch.to_dict()}")
     expected = model.state_dict()

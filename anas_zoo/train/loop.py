@@ -36,7 +36,13 @@ from anas_zoo.fileio import check_output_dir, sha256_of
 from anas_zoo.provenance import source_commit
 from anas_zoo.space import MAX_CLASSES, ArchConfig, get_space
 from anas_zoo.supernet import SuperNet
-from anas_zoo.train.checkpoint import CheckpointError, load_weights, previous_path, restore_latest, save_checkpoint
+from anas_zoo.train.checkpoint import (
+    CheckpointError,
+    load_supernet_weights,
+    previous_path,
+    restore_latest,
+    save_checkpoint,
+)
 from anas_zoo.train.data import (
     CIFAR10_CLASSES,
     FolderLoader,
@@ -498,7 +504,7 @@ class Trainer:
             start = {"event": "start", "config": c.to_dict(), "runtime": self.runtime, "torch": torch.__version__}
             if c.init_from:
                 try:
-                    meta = load_weights(c.init_from, self.model)
+                    meta = load_supernet_weights(c.init_from, self.model)
                 except CheckpointError as e:
                     raise CheckpointError(f"init_from: {e}; give a supernet checkpoint of this space (anas-train's "
                                           "last.safetensors, or the slimmed one anas-zoo extract writes)") from None
