@@ -9,7 +9,7 @@ with the record's mean/std and resized to the model's resolution.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -23,28 +23,17 @@ from anas_zoo.train.calibrate import calibrate_bn
 
 
 @torch.inference_mode()
-def evaluate(
-    model: nn.Module,
-    batches: Iterable,
-    device: torch.device | str | None = None,
-    limit: int | None = None,
-    progress: bool = False,
-) -> dict:
-    """``{'top1', 'top5', 'samples'}`` (accuracies in %) of ``model`` over (inputs, labels) batches.
-
-    Top-5 is top-min(5, classes). ``limit`` stops after that many samples. The model is put in eval mode.
-    """
-    model.eval()
-    if device is not None:
-        model.to(device)
+def accuracy(predict: Callable[[torch.Tensor], torch.Tensor], batches: Iterable, limit: int | None = None,
+             progress: bool = False) -> dict:
+    """``{'top1', 'top5', 'samples'}``: top-1 and top-min(5, classes) accuracy, in %, of ``predict`` (a float
+    NCHW batch -> logits: a model or any runtime) over (inputs, labels) batches; ``limit`` stops after that many
+    samples. Every accuracy the package reports is this one, in this unit."""
     correct1 = correct5 = samples = 0
     with tqdm(total=limit, desc="eval", unit="img", disable=not progress) as bar:
         for inputs, labels in batches:
             if limit is not None:
                 inputs, labels = inputs[: limit - samples], labels[: limit - samples]
-            if device is not None:
-                inputs, labels = inputs.to(device), labels.to(device)
-            logits = model(inputs)
+            logits = predict(inputs)
             top = logits.topk(min(5, logits.shape[1]), dim=1).indices
             hits = top == labels[:, None]
             correct1 += int(hits[:, 0].sum())
@@ -58,21 +47,31 @@ def evaluate(
     return {"top1": 100.0 * correct1 / samples, "top5": 100.0 * correct5 / samples, "samples": samples}
 
 
+def evaluate(
+    model: nn.Module,
+    batches: Iterable,
+    device: torch.device | str | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+) -> dict:
+    """:func:`accuracy` of ``model``, put in eval mode (and, with ``device``, moved there with its batches)."""
+    model.eval()
+    if device is not None:
+        model.to(device)
+        batches = ((inputs.to(device), labels.to(device)) for inputs, labels in batches)
+    return accuracy(model, batches, limit, progress)
+
+
+def as_fractions(result: dict) -> dict:
+    """An :func:`accuracy` result with top-1 and top-5 as fractions in [0, 1]: the unit that training logs and
+    summaries and search scores (and so the ``search.held_out_top1`` of weight records) have always been stored in."""
+    return {**result, "top1": result["top1"] / 100, "top5": result["top5"] / 100}
+
+
 def _resized(batches: Iterable, resolution: int, device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Move (inputs, labels) batches to ``device`` and resize inputs to a sub-network's resolution."""
     for x, y in batches:
         yield datasets.resize_to(x.to(device, non_blocking=True), resolution), y.to(device, non_blocking=True)
-
-
-def accuracy(model: torch.nn.Module, batches: Iterable, resolution: int, device=None) -> dict:
-    """top-1 / top-5 (fractions in [0, 1]) and the sample count of ``model`` (eval mode) on ``batches``."""
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    try:
-        result = evaluate(model, _resized(batches, resolution, device))
-    finally:
-        model.train(was_training)
-    return {"top1": result["top1"] / 100, "top5": result["top5"] / 100, "samples": result["samples"]}
 
 
 def evaluate_subnet(
@@ -88,14 +87,18 @@ def evaluate_subnet(
 
     Batches are (normalised inputs, labels) at any size; inputs are resized to ``resolution``
     (default ``arch.resolution``).
-    Returns ``{'top1', 'top5', 'samples'}`` (fractions). The supernet's BN running statistics are left
-    holding ``arch``'s calibrated values and its train/eval mode is restored.
+    Returns :func:`accuracy`'s ``{'top1', 'top5', 'samples'}`` (%). The supernet's BN running statistics are
+    left holding ``arch``'s calibrated values and its train/eval mode is restored.
     """
     device = device or next(supernet.parameters()).device
     resolution = resolution or arch.resolution
     supernet.set_active(arch)
     calibrate_bn(supernet, _resized(calib_batches, resolution, device), num_calib_batches)
-    return accuracy(supernet, eval_batches, resolution, device)
+    was_training = supernet.training
+    try:
+        return evaluate(supernet, _resized(eval_batches, resolution, device))
+    finally:
+        supernet.train(was_training)
 
 
 def uses_image_folder(preprocessing: dict) -> bool:

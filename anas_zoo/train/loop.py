@@ -31,7 +31,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from anas_zoo.evaluate import evaluate_subnet
+from anas_zoo.evaluate import as_fractions, evaluate_subnet
 from anas_zoo.fileio import check_output_dir, sha256_of
 from anas_zoo.provenance import source_commit
 from anas_zoo.space import MAX_CLASSES, ArchConfig, get_space
@@ -450,16 +450,17 @@ class Trainer:
 
     # ----- evaluation --------------------------------------------------------------------------
     def validate(self) -> dict:
-        """Top-1/top-5 of the smallest and largest subnets on the held-out split, BN calibrated."""
+        """Top-1/top-5 (fractions, the unit of the metrics log and run summary) of the smallest and largest
+        subnets on the held-out split, BN calibrated."""
         c = self.config
         val = self.data["val_loader"]()
         batches = val if c.eval_batches is None else _take(val, c.eval_batches)
         result = {}
         for name, arch in (("min", self.space.min_arch()), ("max", self.space.max_arch())):
-            result[name] = evaluate_subnet(
+            result[name] = as_fractions(evaluate_subnet(
                 self.model, arch, self.data["calib_loader"](), batches, c.calib_batches, self.device,
                 resolution=c.input_resolution,
-            )
+            ))
         self.model.train()
         return result
 
