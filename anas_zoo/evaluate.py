@@ -1,10 +1,10 @@
-"""Top-1 / top-5 accuracy of a model or of a supernet's sub-network (after BN recalibration), and the
-evaluation data each model's recorded preprocessing asks for.
+"""Top-1 / top-5 accuracy of a model, a runtime or a supernet's sub-network (after BN recalibration), and the
+evaluation data a model's data config asks for.
 
-A model whose preprocessing record has a ``crop`` (the ImageNet models) is evaluated on an
-ImageNet-style folder with the published pipeline (resize 256 → centre crop 224 → resize to the
-model's resolution); any other (the CIFAR-10 family) on the CIFAR-10 archive or folder, normalised
-with the record's mean/std and resized to the model's resolution.
+A config with a ``crop`` (the ImageNet models) is evaluated on an ImageNet-style folder through its
+transform (resize 256 → centre crop 224 → resize to the model's resolution); any other (the CIFAR-10
+family) on the CIFAR-10 archive or folder, normalised with the config's mean/std and resized to its
+resolution.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from anas_zoo.data_config import DataConfig, create_transform
 from anas_zoo.space import ArchConfig
 from anas_zoo.supernet import SuperNet
 from anas_zoo.train import data as datasets
@@ -101,33 +102,34 @@ def evaluate_subnet(
         supernet.train(was_training)
 
 
-def uses_image_folder(preprocessing: dict) -> bool:
-    """Whether a preprocessing record is the ImageNet folder pipeline (resize → centre crop)."""
-    return "crop" in preprocessing
+def uses_image_folder(config: DataConfig) -> bool:
+    """Whether a data config is the ImageNet folder pipeline (resize → centre crop)."""
+    return config.crop is not None
 
 
 def eval_batches(
-    preprocessing: dict,
+    config: DataConfig,
     data: str | Path,
     split: str | None = None,
     batch_size: int = 50,
     limit: int | None = None,
     num_workers: int = 2,
 ) -> tuple[Iterable, str]:
-    """(batches, split used) for a model with ``preprocessing`` on ``data``.
+    """(batches, split used) on ``data`` for a model with data config ``config``
+    (:func:`~anas_zoo.pretrained_cfg.resolve_data_config`).
 
     ImageNet-style: ``data`` is the class-folder root, or its parent holding ``<split>/`` (default
     'val'). CIFAR-10: the archive or folder given to :func:`~anas_zoo.train.data.load_cifar10`, split
     'test' (default) or 'val' (the held-out part of train, as the search uses it).
     """
-    resolution = int(preprocessing["resolution"])
-    if uses_image_folder(preprocessing):
+    if uses_image_folder(config):
         split = split or "val"
         root = Path(data).expanduser()
         if (root / split).is_dir():
             root = root / split
         loader = datasets.image_folder_loader(
-            root, resolution, train=False, batch_size=batch_size, num_workers=num_workers, limit=limit, shuffle=False
+            root, config.resolution, train=False, batch_size=batch_size, num_workers=num_workers, limit=limit,
+            shuffle=False, transform=create_transform(config),
         )
         return loader, split
     split = split or "test"
@@ -139,7 +141,6 @@ def eval_batches(
         spread = torch.arange(0, len(labels), max(1, len(labels) // limit))[:limit]
         images, labels = images[spread], labels[spread]
     loader = datasets.cifar10_loader(
-        (images, labels), batch_size, train=False, resolution=resolution,
-        mean=preprocessing.get("mean", datasets.CIFAR10_MEAN), std=preprocessing.get("std", datasets.CIFAR10_STD),
+        (images, labels), batch_size, train=False, resolution=config.resolution, mean=config.mean, std=config.std,
     )
     return loader, split

@@ -18,6 +18,7 @@ import httpx2
 from huggingface_hub import constants, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError
 
+from anas_zoo.pretrained_cfg import PretrainedCfg
 from anas_zoo.space import SearchSpace, StageSpec, get_space
 from anas_zoo.static import StaticNet
 from anas_zoo.store import WeightsError, load_into, read_record
@@ -160,7 +161,10 @@ def load_from_hub(name: str, pretrained: bool = True, cache_dir=None, token=None
     except (KeyError, TypeError, ValueError) as e:
         raise WeightsError(f"{config}: 'space_spec' does not describe a search space ({e})") from None
     model = StaticNet(record["genome"], space, record["num_classes"], **kwargs)
-    model.pretrained_cfg = {**record, "hub": name}
+    try:
+        model.pretrained_cfg = PretrainedCfg.from_record({**record, "hub": name}, hub_id=name.removeprefix(HUB_PREFIX))
+    except ValueError as e:
+        raise WeightsError(f"{config}: {e}") from None
     if pretrained:
         load_into(model, config)
         model.eval()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from anas_zoo.data_config import DataConfig
 from anas_zoo.space import ArchConfig
-from anas_zoo.zoo import ModelEntry, WeightSpec, imagenet_preprocessing, register_model
+from anas_zoo.zoo import ModelEntry, WeightSpec, register_model
 
 ATTENTIVENAS_PAPER = "AttentiveNAS: Improving Neural Architecture Search via Attentive Sampling (CVPR 2021)"
 ALPHANET_PAPER = "AlphaNet: Improved Training of Supernets with Alpha-Divergence (ICML 2021)"
@@ -104,7 +105,7 @@ def _register() -> None:
             num_classes=1000,
             macs=model.macs,
             params=model.params,
-            preprocessing=imagenet_preprocessing(model.arch.resolution),
+            preprocessing=DataConfig.imagenet(model.arch.resolution),
             weights=tuple(weights),
             description=(f"{model.family} {model.name.rsplit('_', 1)[1].upper()} (paper genome, {model.mflops} "
                          "MFLOPs, ImageNet-1k)"),

@@ -10,6 +10,7 @@ from torch import nn
 
 from anas_zoo import zoo
 from anas_zoo.cli.zoo import main
+from anas_zoo.data_config import DataConfig
 from anas_zoo.evaluate import accuracy, as_fractions, eval_batches, evaluate
 from anas_zoo.space import get_space
 from anas_zoo.static import StaticNet
@@ -109,7 +110,7 @@ def tiny_cifar(monkeypatch):
 def cifar_model(monkeypatch):
     """A CIFAR-10-space model registered for this test only."""
     space = get_space("cifar10")
-    preprocessing = {"resolution": 24, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+    preprocessing = DataConfig(resolution=24, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     reference = zoo.get_entry("attentivenas_a0")
     spec = replace(reference.weights[0], tag="test", license="apache-2.0")
     entry = zoo.ModelEntry(name="eval_test_cifar", arch=space.min_arch(), space="cifar10", num_classes=10,

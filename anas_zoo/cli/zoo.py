@@ -7,6 +7,7 @@ import sys
 import warnings
 
 from anas_zoo.cli.common import EXIT_FAILED, EXIT_USAGE, device_argument, fail, non_negative_int, print_json, run
+from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.store import STORAGE_DTYPES
 from anas_zoo.zoo import list_models, load, model_info
 
@@ -161,8 +162,8 @@ def _eval(args: argparse.Namespace) -> None:
     from anas_zoo.evaluate import eval_batches, evaluate
 
     model = load(args.name, pretrained=True)
-    batches, split = eval_batches(model.pretrained_cfg["preprocessing"], args.data, args.split, args.batch_size,
-                                  args.limit, args.workers)
+    batches, split = eval_batches(resolve_data_config(model), args.data, args.split, args.batch_size, args.limit,
+                                  args.workers)
     result = {"name": args.name, "data": str(args.data), "split": split,
               **evaluate(model, batches, args.device, limit=args.limit, progress=not args.json)}
     if args.json:
