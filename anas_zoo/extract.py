@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from anas_zoo.data_config import DataConfig
 from anas_zoo.evaluate import evaluate
 from anas_zoo.fileio import check_output_dir, sha256_of
 from anas_zoo.flops import count
@@ -23,7 +24,6 @@ from anas_zoo.store import check_name_part, read_record, save_weights, stored_te
 from anas_zoo.train.calibrate import calibrate_bn
 from anas_zoo.train.checkpoint import load_supernet, read_checkpoint
 from anas_zoo.train.data import CIFAR10_CLASSES, calibration_loader, cifar10_loader, cifar10_split, load_cifar10
-from anas_zoo.zoo import cifar10_preprocessing
 
 OWN_WEIGHTS_LICENSE = "apache-2.0"
 #: What a record's weights are (its ``kind``): sliced out of the supernet as trained (the paper's claim: no
@@ -96,7 +96,7 @@ def extract_weights(
             "classes": list(CIFAR10_CLASSES),
             "macs": macs,
             "params": params,
-            "preprocessing": cifar10_preprocessing(arch.resolution),
+            "preprocessing": DataConfig.cifar10(arch.resolution).to_dict(),
             "metrics": [metric],
             "calibration": calibration,
             "training": training,

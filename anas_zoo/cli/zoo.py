@@ -7,6 +7,7 @@ import sys
 import warnings
 
 from anas_zoo.cli.common import EXIT_FAILED, EXIT_USAGE, device_argument, fail, non_negative_int, print_json, run
+from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.store import STORAGE_DTYPES
 from anas_zoo.zoo import list_models, load, model_info
 
@@ -162,12 +163,12 @@ def _eval(args: argparse.Namespace) -> int | None:
     from anas_zoo.train.data import cifar10_source
 
     model = load(args.name, pretrained=True)
-    preprocessing = model.pretrained_cfg["preprocessing"]
+    config = resolve_data_config(model)
     if args.data is None:
-        if uses_image_folder(preprocessing):
+        if uses_image_folder(config):
             return fail(f"{args.name} is evaluated on an ImageNet-style folder: pass --data DIR", EXIT_USAGE)
         args.data = cifar10_source(None)  # $ANAS_ZOO_DATA, or one line saying how to set it
-    batches, split = eval_batches(preprocessing, args.data, args.split, args.batch_size, args.limit, args.workers)
+    batches, split = eval_batches(config, args.data, args.split, args.batch_size, args.limit, args.workers)
     result = {"name": args.name, "data": str(args.data), "split": split,
               **evaluate(model, batches, args.device, limit=args.limit, progress=not args.json)}
     if args.json:

@@ -14,7 +14,7 @@ import math
 import os
 import random
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -355,15 +355,17 @@ def _scan_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     return classes, samples
 
 
-def eval_transform(image: Image.Image, resolution: int, resize: int = 256, crop: int = 224) -> Image.Image:
-    """Published evaluation preprocessing: shorter side to 256 (bilinear) → centre 224 → bicubic to resolution."""
+def eval_transform(image: Image.Image, resolution: int, resize: int = 256, crop: int = 224,
+                   interpolation: int = Image.BILINEAR, resize_interpolation: int = Image.BICUBIC) -> Image.Image:
+    """Shorter side to ``resize`` → centre ``crop`` → ``resolution``; the defaults are the published evaluation
+    preprocessing (256 bilinear → 224 → bicubic)."""
     w, h = image.size
     scale = resize / min(w, h)
-    image = image.resize((max(resize, round(w * scale)), max(resize, round(h * scale))), Image.BILINEAR)
+    image = image.resize((max(resize, round(w * scale)), max(resize, round(h * scale))), interpolation)
     w, h = image.size
     left, top = round((w - crop) / 2), round((h - crop) / 2)
     image = image.crop((left, top, left + crop, top + crop))
-    return image if crop == resolution else image.resize((resolution, resolution), Image.BICUBIC)
+    return image if crop == resolution else image.resize((resolution, resolution), resize_interpolation)
 
 
 def train_transform(
@@ -393,10 +395,14 @@ def to_tensor(image: Image.Image, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch
 
 
 class ImageFolder(torch.utils.data.Dataset):
-    """``<root>/<class>/*.JPEG`` with the published train or eval preprocessing at ``resolution``."""
+    """``<root>/<class>/*.JPEG`` with the published train or eval preprocessing at ``resolution``; ``transform``
+    (an RGB image -> normalised tensor function) replaces the eval one, e.g. a model's own
+    (:func:`anas_zoo.data_config.create_transform`)."""
 
-    def __init__(self, root: str | Path, resolution: int, train: bool, limit: int | None = None, seed: int = 0):
+    def __init__(self, root: str | Path, resolution: int, train: bool, limit: int | None = None, seed: int = 0,
+                 transform: Callable[[Image.Image], torch.Tensor] | None = None):
         self.root, self.resolution, self.train, self.seed = Path(root), resolution, train, seed
+        self.transform = transform
         self.classes, self.samples = _scan_folder(self.root)
         if limit is not None:
             self.samples = self.samples[:: max(1, len(self.samples) // limit)][:limit]
@@ -413,10 +419,10 @@ class ImageFolder(torch.utils.data.Dataset):
         except Exception as e:
             raise DataError(f"cannot decode image {path}: {e}") from None
         if self.train:
-            image = train_transform(image, self.resolution, random.Random(f"{self.seed}/{epoch}/{i}"))
-        else:
-            image = eval_transform(image, self.resolution)
-        return to_tensor(image), label
+            return to_tensor(train_transform(image, self.resolution, random.Random(f"{self.seed}/{epoch}/{i}"))), label
+        if self.transform is not None:
+            return self.transform(image), label
+        return to_tensor(eval_transform(image, self.resolution)), label
 
 
 def image_folder_loader(
@@ -428,9 +434,11 @@ def image_folder_loader(
     limit: int | None = None,
     shuffle: bool | None = None,
     seed: int = 0,
+    transform: Callable[[Image.Image], torch.Tensor] | None = None,
 ) -> torch.utils.data.DataLoader:
-    """DataLoader over an ImageNet-style folder (``limit`` keeps an evenly spread subset)."""
-    dataset = ImageFolder(root, resolution, train, limit=limit, seed=seed)
+    """DataLoader over an ImageNet-style folder (``limit`` keeps an evenly spread subset; ``transform`` as for
+    :class:`ImageFolder`)."""
+    dataset = ImageFolder(root, resolution, train, limit=limit, seed=seed, transform=transform)
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
