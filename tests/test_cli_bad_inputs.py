@@ -20,13 +20,14 @@ from pathlib import Path
 
 import pytest
 from test_official import save_official
+from test_train_data import make_cifar_folder
 
 from anas_zoo.cli import export, search, train, zoo
 from anas_zoo.hub import write_model_repo
 from anas_zoo.hub_fetch import CONFIG_FILE
 from anas_zoo.official import import_official, to_official
 from anas_zoo.space import get_space
-from anas_zoo.store import BUNDLED_DIR
+from anas_zoo.store import BUNDLED_DIR, store_dir
 
 REPO = Path(__file__).resolve().parent.parent
 SUPERNET = BUNDLED_DIR / "attentivenas_cifar10_supernet.safetensors"
@@ -67,7 +68,19 @@ def bad(tmp_path) -> Path:
     truncated.write_bytes((weights / "w.safetensors").read_bytes()[:-1000])
     (weights / "truncated.json").write_text(json.dumps({**record, "file": truncated.name,
                                                         "sha256": hashlib.sha256(truncated.read_bytes()).hexdigest()}))
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "state.safetensors").write_bytes(b"\x00" * 64)  # a fine-tuning state cut short
+    # A local ImageNet weight set: finetune refuses it by its class count before reading any weights.
+    imagenet_record = {"file": "attentivenas_a0.in1k.safetensors", "sha256": "0" * 64, "genome": GOOD_GENOME}
+    store_dir().mkdir(parents=True)
+    (store_dir() / "attentivenas_a0.in1k.json").write_text(json.dumps(imagenet_record))
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def cifar(tmp_path_factory) -> Path:
+    """A CIFAR-10 shaped folder of 20 + 20 images (finetune reads it before it finds its state damaged)."""
+    return make_cifar_folder(tmp_path_factory.mktemp("cifar") / "cifar")
 
 
 CASES = [
@@ -100,6 +113,45 @@ CASES = [
      "is not a readable torch checkpoint: it is neither a zip nor a legacy pickle file"),
     ("anas-zoo", ["import-official", "{T}/adir", "--store", "{T}/store"], 1, "{T}/adir: Is a directory"),
     ("anas-zoo", ["import-official", "{T}/missing.pth", "--store", "{T}/store"], 1, "{T}/missing.pth"),
+    # anas-zoo finetune: every case fails before any training step
+    *[("anas-zoo", ["finetune", *args], code, message) for args, code, message in [
+        (["nosuch.cifar10", "--epochs", "1"], 1, "unknown model 'nosuch.cifar10'"),
+        ([f"{MODEL}.badtag", "--epochs", "1"], 1, "unknown weight tag 'badtag'"),
+        ([MODEL, "--epochs", "1"], 2, f"give the starting weights as NAME.TAG, e.g. {MODEL}.cifar10"),
+        ([f"{MODEL}.cifar10"], 2, "the following arguments are required: --epochs"),
+        *[([f"{MODEL}.cifar10", "--epochs", value], 2, f"epochs must be a finite number > 0, got {shown}")
+          for value, shown in [("0", "0.0"), ("-1", "-1.0"), ("inf", "inf"), ("nan", "nan")]],
+        ([f"{MODEL}.cifar10", "--epochs", "abc"], 2, "argument --epochs: invalid float value: 'abc'"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--kd-weight", "-1"], 2, "kd_weight must be a finite number >= 0, got -1.0"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--kd-weight", "nan"], 2, "kd_weight must be a finite number >= 0, got nan"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--lr", "0"], 2, "lr must be a finite number > 0, got 0.0"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--lr", "inf"], 2, "lr must be a finite number > 0, got inf"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--batch-size", "0"], 2, "must be a positive integer, got 0"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--max-steps", "-2"], 2, "must be a positive integer, got -2"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--threads", "x"], 2, "argument --threads: invalid _positive_int value"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--dtype", "bogus"], 2, "argument --dtype: invalid choice: 'bogus'"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--teacher", "attentivenas_cifar10_a6.cifar10", "--kd-weight", "0"], 2,
+         "teacher 'attentivenas_cifar10_a6.cifar10' with kd_weight 0 would never be used"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--teacher", "nosuch.cifar10"], 1, "unknown model 'nosuch.cifar10'"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--teacher", "attentivenas_a1.in1k"], 2,
+         "no local weights for 'attentivenas_a1.in1k'"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--teacher", "attentivenas_a0.in1k"], 2,
+         "attentivenas_a0.in1k has 1000 classes; fine-tuning trains on CIFAR-10's 10"),
+        *[([f"{MODEL}.cifar10", "--epochs", "1", "--tag", tag], 2, f"tag {tag!r} is not allowed")
+          for tag in ("../x", "", ".hidden", "a/b")],
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--tag", "cifar10", "--out", str(BUNDLED_DIR)], 2,
+         "would overwrite the starting weights"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--out", "{T}/afile"], 1, "output folder {T}/afile is a file, not a folder"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--out", "{T}/afile/deeper"], 1,
+         "output folder {T}/afile/deeper cannot be created: {T}/afile is a file, not a folder"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--out", "{T}/out", "--state-dir", "{T}/afile"], 1,
+         "state folder {T}/afile is a file, not a folder"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--out", "{T}/out", "--state-dir", "{T}/state", "--data", "{T}/missing"],
+         1, "{T}/missing"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--out", "{T}/out", "--state-dir", "{T}/damaged", "--data", "{D}",
+          "--batch-size", "4"], 1,
+         "{T}/damaged/state.safetensors is not a readable safetensors checkpoint"),
+    ]],
     # anas-export
     ("anas-export", ["onnx", "--model", MODEL, "--output", "{T}/x.onnx"], 1, "x.json' is a directory"),
     ("anas-export", ["onnx", "--model", MODEL, "--output", "{T}/afile/x.onnx"], 1, "{T}/afile"),
@@ -143,10 +195,10 @@ def _snapshot() -> set[str]:
 
 
 @pytest.mark.parametrize(("cli", "argv", "code", "message"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_bad_input_ends_in_one_error_line(bad, capsys, monkeypatch, cli, argv, code, message):
+def test_bad_input_ends_in_one_error_line(bad, cifar, capsys, monkeypatch, cli, argv, code, message):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     before = _snapshot()
-    argv = [a.replace("{T}", str(bad)) for a in argv]
+    argv = [a.replace("{T}", str(bad)).replace("{D}", str(cifar)) for a in argv]
     try:
         exit_code = CLIS[cli](argv)
     except SystemExit as e:  # argparse's usage errors
