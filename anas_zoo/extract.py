@@ -17,7 +17,7 @@ import torch
 
 from anas_zoo.data_config import DataConfig
 from anas_zoo.evaluate import evaluate
-from anas_zoo.fileio import check_output_dir, sha256_of
+from anas_zoo.fileio import check_output_dir, move_into_place, sha256_of, staging_folder
 from anas_zoo.flops import count
 from anas_zoo.space import ArchConfig
 from anas_zoo.store import check_name_part, read_record, save_weights, stored_tensors
@@ -52,8 +52,10 @@ def extract_weights(
 
     Calibration uses the whole held-out split the checkpoint's recipe recorded (fraction and seed);
     ``extra[i]`` is merged into model ``i``'s record (e.g. its search score). The weights are stored in
-    ``dtype`` and measured as stored, so the recorded accuracy is what loading them gives. Returns the
-    records as written.
+    ``dtype`` and measured as stored, so the recorded accuracy is what loading them gives. The family is built in
+    a hidden folder in ``out_dir`` and moved into place once every member is saved: a failed or killed run leaves
+    no member under its final name, and the next run of the same family removes its folder. Returns the records
+    as written.
     """
     if len(genomes) != len(names):
         raise ValueError(f"{len(genomes)} genomes but {len(names)} names")
@@ -79,31 +81,35 @@ def extract_weights(
         "source": state.get("source"),
         "lineage": state.get("lineage", []),
     }
-    records = []
-    for i, (arch, name) in enumerate(zip(genomes, names)):
-        model = supernet.extract(arch)
-        metric, calibration = calibrate_and_measure(model, arch.resolution, splits, batch_size, dtype, progress)
-        calibration.update(fraction=fraction, seed=seed)
-        macs, params = count(arch, supernet.space, supernet.num_classes)
-        record = {
-            "name": name,
-            "tag": tag,
-            "kind": SUPERNET_KIND,
-            "space": supernet.space.name,
-            "genome": arch.to_dict(),
-            "resolution": arch.resolution,
-            "num_classes": supernet.num_classes,
-            "classes": list(CIFAR10_CLASSES),
-            "macs": macs,
-            "params": params,
-            "preprocessing": DataConfig.cifar10(arch.resolution).to_dict(),
-            "metrics": [metric],
-            "calibration": calibration,
-            "training": training,
-            "license": OWN_WEIGHTS_LICENSE,
-            **(extra[i] if extra else {}),
-        }
-        records.append(read_record(save_weights(model, record, out_dir, f"{name}.{tag}", dtype)))
+    records, moves = [], []
+    with staging_folder(out_dir, f"{names[0]}.{tag}") as staging:  # the family lands whole or not at all
+        for i, (arch, name) in enumerate(zip(genomes, names)):
+            model = supernet.extract(arch)
+            metric, calibration = calibrate_and_measure(model, arch.resolution, splits, batch_size, dtype, progress)
+            calibration.update(fraction=fraction, seed=seed)
+            macs, params = count(arch, supernet.space, supernet.num_classes)
+            record = {
+                "name": name,
+                "tag": tag,
+                "kind": SUPERNET_KIND,
+                "space": supernet.space.name,
+                "genome": arch.to_dict(),
+                "resolution": arch.resolution,
+                "num_classes": supernet.num_classes,
+                "classes": list(CIFAR10_CLASSES),
+                "macs": macs,
+                "params": params,
+                "preprocessing": DataConfig.cifar10(arch.resolution).to_dict(),
+                "metrics": [metric],
+                "calibration": calibration,
+                "training": training,
+                "license": OWN_WEIGHTS_LICENSE,
+                **(extra[i] if extra else {}),
+            }
+            records.append(read_record(save_weights(model, record, staging, f"{name}.{tag}", dtype)))
+            moves += [(staging / f"{name}.{tag}.{suffix}", Path(out_dir) / f"{name}.{tag}.{suffix}")
+                      for suffix in ("safetensors", "json")]
+        move_into_place(moves)
     return records
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import glob
 import hashlib
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 
@@ -40,11 +42,17 @@ def sha256_of(path: str | Path) -> str:
     return file_digest(path, "sha256")
 
 
-def remove_stale_temps(path: str | Path) -> list[Path]:
-    """Delete the temp files :func:`atomic_write` left for ``path`` in a run that was killed (``.NAME.*.tmp``).
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` is a write that found no room: a full disk or quota, or a file-size limit."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
-    A writer holds an exclusive ``flock`` on its temp file until it is renamed, and the kernel drops the lock
-    when the writer dies, so a temp file whose lock can be taken is abandoned; live writers' files are kept.
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Delete the temp files and folders that killed writes of ``path`` left beside it (``.NAME.*.tmp``: those of
+    :func:`atomic_write` and :func:`staging_folder`).
+
+    A writer holds an exclusive ``flock`` on its temp file or folder until it is done, and the kernel drops the lock
+    when the writer dies, so a temp whose lock can be taken is abandoned; live writers' temps are kept.
     """
     path = Path(path)
     removed = []
@@ -55,7 +63,10 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            stale.unlink(missing_ok=True)
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink(missing_ok=True)
             removed.append(stale)
         except OSError:  # locked by a live writer (BlockingIOError) or already gone
             pass
@@ -89,17 +100,65 @@ def atomic_write(path: str | Path, content: str | bytes | Callable[[Path], objec
     return path
 
 
+#: Folders this process holds a :func:`folder_lock` on, by (device, inode).
+_HELD: set[tuple[int, int]] = set()
+
+
 @contextlib.contextmanager
 def folder_lock(folder: str | Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``folder`` itself (no lock file is left behind): writers that move several
     files into one folder take it around the moves, so concurrent writers of the same output serialise and
-    their files never mix. Released when the block ends or the process dies."""
+    their files never mix. Released when the block ends or the process dies. A folder this process already holds
+    (a staging folder it builds an output in) is not locked again: that would wait on itself."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    stat = os.fstat(fd)
+    key = (stat.st_dev, stat.st_ino)
     try:
+        if key in _HELD:
+            yield
+            return
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def staging_folder(folder: str | Path, name: str) -> Iterator[Path]:
+    """A new hidden folder ``folder/.NAME.*.tmp`` to build an output of several files in (``folder`` is created if
+    needed); it is removed when the block ends, so what is not moved out of it (:func:`move_into_place`) is never
+    seen. It is held with :func:`folder_lock` while in use: the folders of killed runs, which no one holds, are
+    removed when ``NAME`` is staged again. A full disk met in the block is reported as one at ``folder/NAME``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(folder / name)
+    workdir = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}.", suffix=".tmp"))
+    with folder_lock(workdir):
+        try:
+            yield workdir
+        except OSError as e:
+            if is_disk_full(e) and (e.filename is None or workdir in Path(e.filename).parents):
+                e.filename, e.filename2 = str(folder / name), None  # the output, not a temp file or nothing at all
+            raise
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def move_into_place(moves: Sequence[tuple[Path, Path]]) -> None:
+    """Rename each staged file onto its final path (all in one folder), in the order given, holding
+    :func:`folder_lock` on that folder. Every target is checked first, so a folder in the way stops them all
+    before any lands; renames need no space, so once they start only a kill can leave some of them undone."""
+    folder = moves[0][1].parent
+    with folder_lock(folder):
+        for _, final in moves:
+            if final.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "a folder is in the way of a file to be written", str(final))
+        for staged, final in moves:
+            os.replace(staged, final)
 
 
 def save_png(fig, path: str | Path, dpi: float | str = "figure") -> Path:

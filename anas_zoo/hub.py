@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from huggingface_hub import DatasetCardData, EvalResult, HfApi, ModelCardData, constants
 
+from anas_zoo.fileio import staging_folder
 from anas_zoo.hub_fetch import CONFIG_FILE, HUB_ERRORS, HUB_PREFIX, hub_error_reason, parse_hub_name, space_of
 from anas_zoo.static import StaticNet
 from anas_zoo.store import read_record, save_weights
@@ -278,13 +279,12 @@ def write_results_repo(results_dir: str | Path, folder: str | Path, repo_id: str
 
 # ----- writing locally or uploading ------------------------------------------------------------
 def _write_to_dir(to_dir: Path, write) -> dict:
-    """Build the repo in a temp folder beside ``to_dir`` and rename it into place: no partial repo on failure."""
+    """Build the repo in a temp folder beside ``to_dir`` and rename it into place: no partial repo on failure, and
+    the temp folder a killed run left is removed by the next write of the same ``to_dir``."""
     to_dir = Path(to_dir)
     if to_dir.exists() and (not to_dir.is_dir() or any(to_dir.iterdir())):
         raise PublishError(f"--to-dir {to_dir} exists and is not an empty folder; choose a new folder")
-    to_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=to_dir.parent, prefix=f".{to_dir.name}."))
-    try:
+    with staging_folder(to_dir.parent, to_dir.name) as tmp:
         summary = write(tmp)
         for path in [tmp, *tmp.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
@@ -293,9 +293,6 @@ def _write_to_dir(to_dir: Path, write) -> dict:
         except OSError as e:  # another writer's folder took the place meanwhile (ENOTEMPTY), or a file did
             raise PublishError(f"--to-dir {to_dir} was filled by another writer while this one ran ({e.strerror}); "
                                "nothing of this run was kept, choose a new folder") from e
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {**summary, "folder": str(to_dir)}
 
 

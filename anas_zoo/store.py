@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from anas_zoo.fileio import atomic_write, sha256_of
+from anas_zoo.fileio import move_into_place, sha256_of, staging_folder
 from anas_zoo.pretrained_cfg import PretrainedCfg
 from anas_zoo.space import ArchConfig
 
@@ -81,18 +81,21 @@ def stored_tensors(tensors: dict[str, torch.Tensor], dtype: str = "float32") -> 
 
 def save_weights(model: torch.nn.Module, record: dict, directory: str | Path, stem: str, dtype: str = "float32") -> Path:
     """Write ``stem.safetensors`` (floating tensors in ``dtype``) and ``stem.json`` (``record`` + dtype + sha256)
-    into ``directory``; returns the JSON path."""
+    into ``directory``; returns the JSON path. Both are written in a staging folder and then renamed into place,
+    weights first, so a failed write (a full disk) leaves the earlier pair or none, never half of a new one."""
     directory = Path(directory)
     if Path(stem).name != stem or stem.startswith("."):
         raise ValueError(f"weight set name {stem!r} would be written outside {directory}")
-    weights_path = directory / f"{stem}.safetensors"
+    weights_path, json_path = directory / f"{stem}.safetensors", directory / f"{stem}.json"
     state = stored_tensors(model.state_dict(), dtype)
     record = {**record, "dtype": dtype}
     header = {"format": FORMAT, "record": json.dumps(record, sort_keys=True)}
-    atomic_write(weights_path, lambda tmp: save_file(state, str(tmp), metadata=header))
-    full = {**record, "format": FORMAT, "file": weights_path.name, "sha256": sha256_of(weights_path)}
-    json_path = directory / f"{stem}.json"
-    atomic_write(json_path, json.dumps(full, indent=2, sort_keys=True) + "\n")
+    with staging_folder(directory, stem) as staging:
+        staged_weights, staged_json = staging / weights_path.name, staging / json_path.name
+        save_file(state, str(staged_weights), metadata=header)
+        full = {**record, "format": FORMAT, "file": weights_path.name, "sha256": sha256_of(staged_weights)}
+        staged_json.write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
+        move_into_place([(staged_weights, weights_path), (staged_json, json_path)])
     return json_path
 
 

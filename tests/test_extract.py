@@ -1,8 +1,13 @@
 """anas-zoo extract: searched genomes of a real (tiny) supernet checkpoint → verified weight sets and records."""
 
 import json
+import os
 import random
 import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -176,3 +181,48 @@ def test_cli_refuses_an_empty_family_and_an_output_that_is_a_file(setup, tmp_pat
     err = capsys.readouterr().err
     assert err == f"error: --out {tmp_path / 'occupied' / 'sub'} cannot be created: {tmp_path / 'occupied'} is a file, not a folder\n"
     assert (tmp_path / "occupied").read_text() == "mine" and not (tmp_path / "out").exists()
+
+
+#: ``anas-zoo extract`` in a child process that SIGKILLs itself right after saving its Nth member (argv[1]).
+KILLED_AFTER_SAVES = """
+import os, signal, sys
+import train_helpers  # registers the tiny space the supernet was trained in
+from anas_zoo import extract
+from anas_zoo.cli.zoo import main
+
+real_save, saved = extract.save_weights, []
+
+def save_then_die(*args, **kwargs):
+    saved.append(real_save(*args, **kwargs))
+    if len(saved) == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return saved[-1]
+
+extract.save_weights = save_then_die
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_family_killed_midway_leaves_no_member_and_the_next_run_cleans_up_and_completes(setup, tmp_path, capsys):
+    checkpoint, data, genomes, _ = setup
+    family = tmp_path / "family.json"
+    family.write_text(json.dumps([{"genome": g.to_dict()} for g in [*genomes, TINY.max_arch()]]))
+    out = tmp_path / "out"
+    argv = ["extract", "--supernet", str(checkpoint), "--family", str(family), "--prefix", "tiny", "--tag", "t",
+            "--out", str(out), "--data", str(data), "--json"]
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])}
+    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_SAVES, "2", *argv], env=env, capture_output=True,
+                            text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (left,) = out.iterdir()  # two of three members were saved: none of them under its final name
+    assert left.name.startswith(".tiny_a0.t.") and left.name.endswith(".tmp")
+    assert sorted(p.name for p in left.iterdir()) == ["tiny_a0.t.json", "tiny_a0.t.safetensors",
+                                                      "tiny_a1.t.json", "tiny_a1.t.safetensors"]
+
+    assert main(argv) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"tiny_a{i}.t.{suffix}" for i in range(3)
+                                                           for suffix in ("json", "safetensors"))
+    for record in records:
+        assert sha256_of(out / record["file"]) == record["sha256"]

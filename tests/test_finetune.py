@@ -115,7 +115,7 @@ def test_runs_that_cannot_start_or_resume_say_why(family, tmp_path):
         Finetuner(config(tmp_path, data, weights, model="ft_tiny_a0"))
     with pytest.raises(FinetuneError, match="would never be used"):
         Finetuner(config(tmp_path, data, weights, kd_weight=0.0))
-    with pytest.raises(FinetuneError, match="epochs must be > 0"):
+    with pytest.raises(FinetuneError, match="epochs must be a finite number > 0, got 0"):
         config(tmp_path, data, weights, epochs=0)
     Finetuner(config(tmp_path, data, weights)).fit(max_steps=1)
     with pytest.raises(FinetuneError, match="another fine-tuning run .*lr: 0.4 there, 0.1 now"):

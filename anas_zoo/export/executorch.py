@@ -176,7 +176,7 @@ def to_executorch(
                           format="executorch", exporter=EXPORTER, resolution=net.resolution)
     report.metadata = build_metadata(net, cfg, name, weights, precision, None, license, ("executorch",))
     steps = ["fold BN", *(["int8 calibration"] if precision == "int8" else []), "lower", *(["check"] if check else [])]
-    with staging(path.parent, path.stem, name, steps, progress) as (workdir, step), _quiet():
+    with staging(path.parent, path.name, name, steps, progress) as (workdir, step), _quiet():
         step("fold BN")
         folded = fold_checked(net, report)
         real = None

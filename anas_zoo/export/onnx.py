@@ -45,6 +45,7 @@ from anas_zoo.export.pipeline import (
 from anas_zoo.export.portable import canonicalize, portability_problems
 from anas_zoo.export.quantize import latency_ms, load_images, quantize_int8
 from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME, ort_session
+from anas_zoo.fileio import is_disk_full
 from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet
 
@@ -157,7 +158,9 @@ def _run_exporter(net, example, path: Path, opset: int, dynamic: bool, exporter:
         try:
             _export_dynamo(net, example, path, opset, dynamic)
             return "dynamo", None
-        except Exception as e:  # the dynamo exporter raises many types; each one means "use the fallback"
+        except Exception as e:  # the dynamo exporter raises many types; each, but a full disk, means "use the fallback"
+            if is_disk_full(e):  # the other exporter would fail the same way
+                raise
             if exporter == "dynamo":
                 raise ExportError(f"the dynamo exporter failed: {first_line(e)}") from e
             reason = first_line(e)
@@ -165,6 +168,8 @@ def _run_exporter(net, example, path: Path, opset: int, dynamic: bool, exporter:
     try:
         _export_torchscript(net, example, path, opset, dynamic)
     except Exception as e:
+        if is_disk_full(e):  # the CLI names the file and the reason
+            raise
         raise ExportError(f"the TorchScript exporter failed: {first_line(e)}") from e
     return "torchscript", reason
 
@@ -324,7 +329,7 @@ def to_onnx(
                           resolution=net.resolution)
     metadata = build_metadata(net, cfg, name, weights, precision, opset, license)
     steps = ["fold BN", "export", *([precision] if precision != "fp32" else []), *(["check"] if check else [])]
-    with staging(path.parent, path.stem, name, steps, progress) as (workdir, step):
+    with staging(path.parent, path.name, name, steps, progress) as (workdir, step):
         step("fold BN")
         folded = fold_checked(net, report)
 

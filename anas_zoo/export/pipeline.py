@@ -14,8 +14,6 @@ import copy
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,7 +30,7 @@ from anas_zoo.export.errors import ExportError
 from anas_zoo.export.fold import fold_batchnorm
 from anas_zoo.export.quantize import check_data_source, image_batches, load_images
 from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME
-from anas_zoo.fileio import folder_lock, sha256_of
+from anas_zoo.fileio import move_into_place, sha256_of, staging_folder
 from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet
 from anas_zoo.zoo import find_weights, get_entry, load, load_into, split_name
@@ -369,11 +367,12 @@ def runtime_failure(runtime: str) -> Callable[[dict], str]:
 
 # ----- staging and output ------------------------------------------------------------------------
 @contextlib.contextmanager
-def staging(folder: Path, stem: str, name: str, steps: Sequence[str], progress: bool
+def staging(folder: Path, output: str, name: str, steps: Sequence[str], progress: bool
             ) -> Iterator[tuple[Path, Callable[[str], None]]]:
-    """(temp folder beside the output, ``step(label)`` progress callback); the folder is removed afterwards."""
+    """(temp folder beside the output ``folder/output``, ``step(label)`` progress callback) for exporting model
+    ``name``; the folder is removed afterwards, and those that killed exports of the same output left are removed
+    first (:func:`anas_zoo.fileio.staging_folder`)."""
     bar = tqdm(total=len(steps), desc=f"export {name}", unit="step", disable=None if progress else True)
-    workdir = Path(tempfile.mkdtemp(dir=folder, prefix=f".{stem}."))
     done = []
 
     def step(label: str) -> None:
@@ -383,11 +382,11 @@ def staging(folder: Path, stem: str, name: str, steps: Sequence[str], progress: 
         bar.set_postfix_str(label)
 
     try:
-        yield workdir, step
+        with staging_folder(folder, output) as workdir:
+            yield workdir, step
         bar.update(len(steps) - bar.n)
     finally:
         bar.close()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def publish(report: ExportReport, staged: dict[Path, Path], sidecar_format: str, keep_failed: bool,
@@ -412,12 +411,10 @@ def publish(report: ExportReport, staged: dict[Path, Path], sidecar_format: str,
     staged_sidecar = main_staged.parent / "sidecar.json"
     staged_sidecar.write_text(json.dumps(sidecar_doc, indent=2, default=str) + "\n")
     sidecar = Path(report.sidecar)
-    with folder_lock(main_path.parent):  # a concurrent export to the same output moves its files before or after ours
-        check_replaceable([*staged.values(), sidecar])
-        # The main file goes last so a reader never finds it beside stale companions (e.g. an IR's old .bin).
-        for temp, final in reversed(staged.items()):
-            os.replace(temp, final)
-        os.replace(staged_sidecar, sidecar)
+    check_replaceable([*staged.values(), sidecar])
+    # Under a lock on the folder, so a concurrent export to the same output moves its files before or after ours.
+    # The main file goes last so a reader never finds it beside stale companions (e.g. an IR's old .bin).
+    move_into_place([*reversed(staged.items()), (staged_sidecar, sidecar)])
     if report.passed is False:
         raise ExportCheckError(f"{report.model}: {report.error}; kept {main_path} as asked", report)
     return report

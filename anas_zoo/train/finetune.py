@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import signal
 import time
 from dataclasses import asdict, dataclass, fields
@@ -27,9 +28,10 @@ from tqdm import tqdm
 
 from anas_zoo.evaluate import evaluate
 from anas_zoo.extract import FINETUNED_KIND, calibrate_and_measure
+from anas_zoo.fileio import check_output_dir
 from anas_zoo.provenance import source_commit
 from anas_zoo.static import StaticNet
-from anas_zoo.store import STORAGE_DTYPES, read_record, save_weights
+from anas_zoo.store import STORAGE_DTYPES, check_name_part, read_record, save_weights
 from anas_zoo.train.checkpoint import (
     FINETUNE_FORMAT,
     previous_path,
@@ -38,7 +40,7 @@ from anas_zoo.train.checkpoint import (
     save_state,
     with_fallback,
 )
-from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10, resize_to
+from anas_zoo.train.data import CIFAR10_CLASSES, cifar10_loader, cifar10_split, load_cifar10, resize_to
 from anas_zoo.train.losses import label_smoothing_ce, soft_target_ce
 from anas_zoo.train.optim import sgd, warmup_cosine
 from anas_zoo.train.runtime import tune_cpu_training
@@ -47,6 +49,22 @@ from anas_zoo.zoo import find_weights, get_entry, load, split_name
 
 class FinetuneError(ValueError):
     """A fine-tuning run that cannot start or resume as asked."""
+
+
+#: Numeric fields of :class:`FinetuneConfig`: those that must be > 0 (the others >= 0), and those that count things.
+POSITIVE_FIELDS = ("epochs", "batch_size", "lr", "checkpoint_every", "eval_images")
+NON_NEGATIVE_FIELDS = ("warmup_epochs", "weight_decay", "label_smoothing", "kd_weight", "clip_grad", "eval_every")
+COUNT_FIELDS = ("batch_size", "checkpoint_every", "eval_images")
+
+
+def _check_number(key: str, value) -> None:
+    """A numeric field is finite (inf or nan would train on NaN or never end), whole where it counts things, and
+    within its bound."""
+    positive, count = key in POSITIVE_FIELDS, key in COUNT_FIELDS
+    number = isinstance(value, int if count else (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or not (value > 0 if positive else value >= 0):
+        raise FinetuneError(f"{key} must be {'an integer' if count else 'a finite number'} {'>' if positive else '>='} 0, "
+                            f"got {value!r}")
 
 
 @dataclass
@@ -77,16 +95,16 @@ class FinetuneConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        for key in ("epochs", "batch_size", "lr", "checkpoint_every", "eval_images"):
-            if not getattr(self, key) > 0:
-                raise FinetuneError(f"{key} must be > 0, got {getattr(self, key)}")
-        for key in ("warmup_epochs", "weight_decay", "label_smoothing", "kd_weight", "clip_grad", "eval_every"):
-            if getattr(self, key) < 0:
-                raise FinetuneError(f"{key} must be >= 0, got {getattr(self, key)}")
+        for key in (*POSITIVE_FIELDS, *NON_NEGATIVE_FIELDS):
+            _check_number(key, getattr(self, key))
         if self.dtype not in STORAGE_DTYPES:
             raise FinetuneError(f"dtype {self.dtype!r} is not allowed; allowed: {', '.join(STORAGE_DTYPES)}")
-        if not self.tag.replace("_", "").isalnum():
-            raise FinetuneError(f"tag {self.tag!r} must be letters, digits and '_' (it becomes a file name)")
+        try:
+            check_name_part(self.tag, "tag")
+        except ValueError as e:
+            raise FinetuneError(str(e)) from None
+        if self.teacher and self.kd_weight == 0:
+            raise FinetuneError(f"teacher {self.teacher!r} with kd_weight 0 would never be used; drop one of them")
 
     @property
     def name(self) -> str:
@@ -124,9 +142,16 @@ class Finetuner:
         if split_name(c.model)[1] is None:
             raise FinetuneError(f"give the starting weights as NAME.TAG, e.g. {c.model}.cifar10")
         self.start, self.start_sha = _weights_record(c.model)
+        self.teacher_record, self.teacher_sha = _weights_record(c.teacher) if c.teacher else (self.start, self.start_sha)
+        for name in filter(None, (c.model, c.teacher)):
+            if get_entry(name).num_classes != len(CIFAR10_CLASSES):
+                raise FinetuneError(f"{name} has {get_entry(name).num_classes} classes; fine-tuning trains on "
+                                    f"CIFAR-10's {len(CIFAR10_CLASSES)}")
         if (Path(c.out) / f"{c.name}.{c.tag}.json").resolve() == find_weights(c.model).resolve():
             raise FinetuneError(f"--tag {c.tag} with --out {c.out} would overwrite the starting weights; "
                                 "choose another tag or output folder")
+        check_output_dir(c.out, "output folder")  # before any work, not after the last epoch
+        check_output_dir(c.state_path.parent, "state folder")
         recipe = self.start.get("training", {}).get("recipe", {})
         self.holdout = {"fraction": recipe.get("holdout_fraction", 0.1), "seed": recipe.get("seed", 0)}
         self.splits = splits if splits is not None else cifar10_split(
@@ -135,12 +160,8 @@ class Finetuner:
         torch.manual_seed(c.seed)
         self.model: StaticNet = load(c.model, pretrained=True).train()
         self.resolution = start_entry.arch.resolution
-        if c.teacher and c.kd_weight == 0:
-            raise FinetuneError(f"teacher {c.teacher!r} with kd_weight 0 would never be used; drop one of them")
-        self.teacher_record, self.teacher_sha = self.start, self.start_sha
         self.teacher: StaticNet | None = None  # kd_weight 0: the labels alone
         if c.teacher:
-            self.teacher_record, self.teacher_sha = _weights_record(c.teacher)
             self.teacher = load(c.teacher, pretrained=True)
         elif c.kd_weight:
             self.teacher = copy.deepcopy(self.model)
