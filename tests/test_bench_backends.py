@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from anas_zoo.bench.backends import UnsupportedConfig, collect_samples, prepare
+from anas_zoo.bench.backends import UnsupportedConfig, prepare
 from anas_zoo.space import get_space
 from anas_zoo.static import StaticNet
 
@@ -38,18 +38,3 @@ def test_unsupported_settings_are_refused(tiny, tmp_path):
 def test_cuda_without_gpu_is_refused(tiny):
     with pytest.raises(UnsupportedConfig, match="no CUDA GPU"):
         prepare("torch", tiny, batch=1, resolution=32, device="cuda")
-
-
-def test_collect_samples_runs_warmup_then_enough_timed_calls():
-    calls = []
-
-    def call():
-        calls.append(1)
-        return float(len(calls))
-
-    samples = collect_samples(call, warmup=3, min_iters=5, min_seconds=0.0)
-    assert samples == [4.0, 5.0, 6.0, 7.0, 8.0]
-    timed = collect_samples(lambda: 1.0, warmup=0, min_iters=1, min_seconds=0.05, max_iters=10**7)
-    assert len(timed) > 1
-    with pytest.raises(ValueError):
-        collect_samples(call, warmup=0, min_iters=0, min_seconds=0.0)

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from anas_zoo.timing import timed
+
 BACKENDS = ("torch", "torch-compile", "ort")
 PRECISIONS = ("fp32", "fp16", "int8")
 DEVICES = ("cpu", "cuda")
@@ -73,11 +75,11 @@ def _timed_torch(model: nn.Module, x: torch.Tensor, device: str) -> Callable[[],
 
         return call
 
+    forward = timed(lambda: model(x))
+
     def call() -> float:
         with torch.inference_mode():
-            t0 = time.perf_counter_ns()
-            model(x)
-            return (time.perf_counter_ns() - t0) / 1e6
+            return forward()
 
     return call
 
@@ -193,20 +195,3 @@ def prepare(backend: str, model: nn.Module, *, batch: int, resolution: int, prec
             raise ValueError("the 'ort' backend needs a workdir for its ONNX file")
         return _prepare_ort(model, x, precision, device, threads, workdir, calib_data, exporter)
     return _prepare_torch(model, x, precision, device, compile_=backend == "torch-compile")
-
-
-def collect_samples(call: Callable[[], float], *, warmup: int, min_iters: int, min_seconds: float,
-                    max_iters: int = 10_000, progress: Callable[[int], None] | None = None) -> list[float]:
-    """Run ``warmup`` untimed calls, then time calls until both ``min_iters`` and ``min_seconds`` are reached."""
-    if min_iters < 1 or warmup < 0 or min_seconds < 0:
-        raise ValueError(f"need min_iters >= 1, warmup >= 0, min_seconds >= 0; got {min_iters}, {warmup}, "
-                         f"{min_seconds}")
-    for _ in range(warmup):
-        call()
-    samples: list[float] = []
-    start = time.perf_counter()
-    while len(samples) < max_iters and (len(samples) < min_iters or time.perf_counter() - start < min_seconds):
-        samples.append(call())
-        if progress:
-            progress(len(samples))
-    return samples
