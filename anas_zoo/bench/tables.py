@@ -19,6 +19,7 @@ from pathlib import Path
 
 from anas_zoo.bench.runner import result_row
 from anas_zoo.fileio import atomic_write
+from anas_zoo.pareto import Panel, Series, pareto_front, plot_panels
 
 FRONT_KEYS = ("device_name", "device", "backend", "precision", "threads", "batch", "accuracy_dataset")
 TABLE_COLUMNS = (
@@ -28,24 +29,16 @@ TABLE_COLUMNS = (
 )
 
 
-def pareto_front(points: Sequence[tuple[float, float | None]]) -> list[bool]:
-    """For (latency, accuracy) points: True where no other point dominates (points without accuracy: False)."""
-    flags = []
-    for i, (lat, acc) in enumerate(points):
-        if acc is None:
-            flags.append(False)
-            continue
-        dominated = any(
-            j != i and other_acc is not None and other_lat <= lat and other_acc >= acc
-            and (other_lat < lat or other_acc > acc)
-            for j, (other_lat, other_acc) in enumerate(points)
-        )
-        flags.append(not dominated)
-    return flags
-
-
 def group_key(row: dict) -> tuple:
     return tuple(row[k] for k in FRONT_KEYS)
+
+
+def _groups(rows: Sequence[dict]) -> dict[tuple, list[dict]]:
+    """Rows by their front's setting, in first-seen order."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[group_key(row)].append(row)
+    return groups
 
 
 def _fvcore_macs(model: dict) -> int | None:
@@ -76,10 +69,7 @@ def pareto_table(runs: Sequence[dict], fvcore: bool = True) -> list[dict]:
         else:
             row["macs_fvcore"] = None
         rows.append(row)
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for row in rows:
-        groups[group_key(row)].append(row)
-    for members in groups.values():
+    for members in _groups(rows).values():
         for row, flag in zip(members, pareto_front([(r["p50_ms"], r["accuracy"]) for r in members])):
             row["on_front"] = flag
     return sorted(rows, key=lambda r: (tuple(str(v) for v in group_key(r)), r["p50_ms"]))
@@ -113,10 +103,7 @@ def to_markdown(rows: Sequence[dict], environment: dict | None = None) -> str:
         "- **Bold** rows are on the Pareto front (accuracy vs p50) of their own table; tables are never mixed.",
         "",
     ]
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for row in rows:
-        groups[group_key(row)].append(row)
-    for members in groups.values():
+    for members in _groups(rows).values():
         first = members[0]
         lines += [
             f"## {first['device_name']} · {first['device']} · {first['backend']} {first['precision']} · "
@@ -153,11 +140,27 @@ def to_csv(rows: Sequence[dict]) -> str:
 def write_pareto(rows: Sequence[dict], out: str | Path, stem: str = "pareto",
                  environment: dict | None = None) -> dict[str, Path]:
     """Write ``stem.md``, ``stem.csv`` and ``stem.png`` into ``out``; returns their paths."""
-    from anas_zoo.bench.plot import plot_pareto
-
     out = Path(out)
     paths = {"markdown": out / f"{stem}.md", "csv": out / f"{stem}.csv", "png": out / f"{stem}.png"}
     atomic_write(paths["markdown"], to_markdown(rows, environment))
     atomic_write(paths["csv"], to_csv(rows))
-    plot_pareto(rows, paths["png"])
+    plot_panels(_panels(rows), paths["png"], title="accuracy vs measured latency (* = noisy run, CV > 10 %)",
+                empty="no accuracy figures to plot")
     return paths
+
+
+def _panels(rows: Sequence[dict]) -> list[Panel]:
+    """One panel per front (rows without accuracy are left out): dominated models, the front, model names."""
+    panels = []
+    for members in _groups([r for r in rows if r["accuracy"] is not None]).values():
+        first = members[0]
+        sources = sorted({r["accuracy_source"] or "?" for r in members})
+        series = [Series("dominated", [(r["p50_ms"], r["accuracy"]) for r in members if not r["on_front"]],
+                         "background"),
+                  Series("Pareto front", [(r["p50_ms"], r["accuracy"]) for r in members if r["on_front"]], "front")]
+        names = [(r["p50_ms"], r["accuracy"], r["model"] + ("*" if r["noisy"] else "")) for r in members]
+        title = (f"{first['device_name'][:32]} · {first['backend']} {first['precision']} · {first['threads']} thr · "
+                 f"{first['accuracy_dataset']}")
+        panels.append(Panel(series, f"p50 latency (ms), batch {first['batch']}", f"top-1 % ({'/'.join(sources)})",
+                            title, names))
+    return panels

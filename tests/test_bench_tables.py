@@ -1,24 +1,9 @@
-"""Pareto fronts on hand-made cases, grouping that never mixes settings, and the written tables/plot."""
+"""Pareto tables of latency runs: grouping that never mixes settings, and the written tables/plot."""
 
 import csv
 
-from anas_zoo.bench.pareto import pareto_front, pareto_table, to_markdown, write_pareto
 from anas_zoo.bench.stats import summarize
-
-
-def test_front_of_hand_made_points():
-    # (latency, accuracy): b dominates a (faster and more accurate); c is slower but more accurate;
-    # d ties c in accuracy but is slower; e has no accuracy; f equals b exactly (neither dominates)
-    points = [(10.0, 70.0), (8.0, 72.0), (12.0, 75.0), (13.0, 75.0), (1.0, None), (8.0, 72.0)]
-    assert pareto_front(points) == [False, True, True, False, False, True]
-
-
-def test_front_edge_cases():
-    assert pareto_front([]) == []
-    assert pareto_front([(5.0, 50.0)]) == [True]
-    # same latency, better accuracy wins; same accuracy, lower latency wins
-    assert pareto_front([(5.0, 50.0), (5.0, 51.0)]) == [False, True]
-    assert pareto_front([(5.0, 50.0), (4.0, 50.0)]) == [False, True]
+from anas_zoo.bench.tables import pareto_table, to_markdown, write_pareto
 
 
 def _run(name, latency, accuracy, backend="ort", batch=1, status="ok", dataset="imagenet-1k"):
