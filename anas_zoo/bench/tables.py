@@ -6,7 +6,8 @@ CIFAR-10, are never compared with each other. A model is on the
 front when no other model of its group is at least as accurate *and* at least as fast (p50), with
 one of the two strictly better. Accuracy says where it comes from: ``reported`` (a paper's figure)
 or ``measured`` (evaluated by us on our weights); MACs are the papers' definition (analytic) with
-fvcore's trace-based count beside them as a cross-check.
+fvcore's trace-based count beside them as a cross-check. Above the fronts, the Markdown names the fastest
+runtime (backend and precision) of every model on each device, thread count and batch it ran with.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from anas_zoo.bench.backends import BACKENDS, PRECISIONS
 from anas_zoo.bench.runner import result_row
 from anas_zoo.fileio import atomic_write
 from anas_zoo.pareto import Panel, Series, pareto_front, plot_panels
 
 FRONT_KEYS = ("device_name", "device", "backend", "precision", "threads", "batch", "accuracy_dataset")
+#: Runtimes compete for "fastest" only on the same hardware, thread count and batch.
+FASTEST_KEYS = ("device_name", "device", "threads", "batch")
 TABLE_COLUMNS = (
     "device_name", "device", "backend", "precision", "threads", "batch", "scenario", "model", "resolution",
     "accuracy", "accuracy_source", "accuracy_dataset", "macs", "macs_fvcore", "params", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
@@ -75,6 +79,53 @@ def pareto_table(runs: Sequence[dict], fvcore: bool = True) -> list[dict]:
     return sorted(rows, key=lambda r: (tuple(str(v) for v in group_key(r)), r["p50_ms"]))
 
 
+def runtime(row: dict) -> str:
+    """A row's runtime as the tables name it: backend and precision, e.g. ``openvino int8``."""
+    return f"{row['backend']} {row['precision']}"
+
+
+def _runtime_order(name: str) -> tuple[int, int]:
+    backend, precision = name.split(" ")
+    return BACKENDS.index(backend), PRECISIONS.index(precision)
+
+
+def fastest_runtimes(rows: Sequence[dict]) -> list[dict]:
+    """For every model on each device, thread count and batch: the runtime with the lowest p50, and every runtime's
+    p50 (``p50_ms_by_runtime``, in :data:`BACKENDS` order), fastest models first within a setting."""
+    by_model: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_model[(*(row[k] for k in FASTEST_KEYS), row["model"])].append(row)
+    fastest = []
+    for (*setting, model), members in by_model.items():
+        best = min(members, key=lambda r: r["p50_ms"])
+        fastest.append({**dict(zip(FASTEST_KEYS, setting)), "model": model, "runtime": runtime(best),
+                        "p50_ms": best["p50_ms"],
+                        "p50_ms_by_runtime": {runtime(r): r["p50_ms"]
+                                              for r in sorted(members, key=lambda r: _runtime_order(runtime(r)))}})
+    return sorted(fastest, key=lambda f: (tuple(str(f[k]) for k in FASTEST_KEYS), f["p50_ms"]))
+
+
+def _fastest_markdown(rows: Sequence[dict]) -> list[str]:
+    """The 'fastest runtime per model' section: one table per device, thread count and batch."""
+    lines = ["## Fastest runtime per model", "",
+             "The runtime (backend and precision) with the lowest p50 for each model, on the device, threads and batch "
+             "it ran with, and every runtime's p50 in ms beside it. int8 trades accuracy for speed: see the fronts "
+             "below for top-1.", ""]
+    settings: dict[tuple, list[dict]] = defaultdict(list)
+    for entry in fastest_runtimes(rows):
+        settings[tuple(entry[k] for k in FASTEST_KEYS)].append(entry)
+    for (device_name, device, threads, batch), entries in settings.items():
+        runtimes = sorted({name for e in entries for name in e["p50_ms_by_runtime"]}, key=_runtime_order)
+        lines += [f"### {device_name} · {device} · {threads} threads · batch {batch}", "",
+                  f"| model | fastest runtime | p50 ms | {' | '.join(runtimes)} |",
+                  "|---|---|---|" + "---|" * len(runtimes)]
+        for e in entries:
+            cells = [_fmt(e["p50_ms_by_runtime"].get(name)) for name in runtimes]
+            lines.append(f"| {e['model']} | **{e['runtime']}** | {e['p50_ms']:.2f} | {' | '.join(cells)} |")
+        lines.append("")
+    return lines
+
+
 def _fmt(value, digits: int = 2) -> str:
     if value is None or value == "":
         return "–"
@@ -84,7 +135,8 @@ def _fmt(value, digits: int = 2) -> str:
 
 
 def to_markdown(rows: Sequence[dict], environment: dict | None = None) -> str:
-    """One Markdown table per (device, runtime, precision, threads, batch, accuracy dataset), front in bold."""
+    """The fastest runtime per model, then one Markdown table per (device, runtime, precision, threads, batch,
+    accuracy dataset), front in bold."""
     lines = ["# Hardware-aware Pareto tables", ""]
     if environment:
         cpu, pk = environment["cpu"], environment["packages"]
@@ -92,9 +144,9 @@ def to_markdown(rows: Sequence[dict], environment: dict | None = None) -> str:
         lines += [
             f"- CPU: {cpu['model']} ({cpu['physical_cores']} physical / {cpu['logical_cores']} logical cores, "
             f"SMT {cpu['smt']}, governor {cpu['governor']}, virtualized {cpu['virtualized']}); GPU: {gpus}",
-            f"- Python {environment['python']}, torch {pk['torch']}, onnxruntime {pk['onnxruntime']}, "
-            f"onnx {pk['onnx']}; anas_zoo {environment['anas_zoo']['version']} "
-            f"@ {str(environment['anas_zoo']['commit'])[:12]}",
+            f"- Python {environment['python']}, "
+            + ", ".join(f"{p} {pk[p]}" for p in pk if pk[p])
+            + f"; anas_zoo {environment['anas_zoo']['version']} @ {str(environment['anas_zoo']['commit'])[:12]}",
         ]
     lines += [
         "- Accuracy: top-1 %; `reported` = the paper's figure, `measured` = evaluated on our weights.",
@@ -102,6 +154,7 @@ def to_markdown(rows: Sequence[dict], environment: dict | None = None) -> str:
         "- Latency: ms per call at the given batch (p50/p90/p99 of every sample); CV > 10 % is flagged noisy.",
         "- **Bold** rows are on the Pareto front (accuracy vs p50) of their own table; tables are never mixed.",
         "",
+        *_fastest_markdown(rows),
     ]
     for members in _groups(rows).values():
         first = members[0]
