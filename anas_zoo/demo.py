@@ -14,12 +14,13 @@ from pathlib import Path
 
 import torch
 
-from anas_zoo.bench.backends import collect_samples, prepare, set_torch_threads, timed_session
-from anas_zoo.bench.pareto import pareto_front
+from anas_zoo.bench.backends import prepare, set_torch_threads, timed_session
 from anas_zoo.bench.stats import summarize
 from anas_zoo.evaluate import eval_batches, evaluate
 from anas_zoo.export import to_onnx
+from anas_zoo.pareto import pareto_front
 from anas_zoo.pretrained_cfg import resolve_data_config
+from anas_zoo.timing import collect_samples
 from anas_zoo.train.data import DataError
 from anas_zoo.zoo import list_models, load, model_info
 

@@ -14,12 +14,12 @@ import argparse
 import json
 import platform
 import statistics
-import time
 
 import torch
 
 import anas_zoo
 from anas_zoo.export.fold import optimize_for_inference
+from anas_zoo.timing import collect_samples, timed
 
 
 def measure(model: torch.nn.Module, resolution: int, warmup: int, runs: int, optimized: bool) -> list[float]:
@@ -27,14 +27,8 @@ def measure(model: torch.nn.Module, resolution: int, warmup: int, runs: int, opt
     if optimized:
         model = optimize_for_inference(model)
         x = x.to(memory_format=torch.channels_last)
-    samples = []
     with torch.inference_mode():
-        for i in range(warmup + runs):
-            start = time.perf_counter()
-            model(x)
-            if i >= warmup:
-                samples.append((time.perf_counter() - start) * 1e3)
-    return samples
+        return collect_samples(timed(lambda: model(x)), warmup=warmup, min_iters=runs, max_iters=runs)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from anas_zoo.export.quantize import image_batches
 from anas_zoo.export.session import ort_session
 from anas_zoo.static import StaticNet
 from anas_zoo.store import read_record
+from anas_zoo.timing import collect_samples, interleaved_samples, timed
 from anas_zoo.train.calibrate import calibrate_bn
 from anas_zoo.train.data import DataError, cifar10_source
 from anas_zoo.zoo import find_weights, get_entry, load_into
@@ -54,20 +55,15 @@ def _model(name: str | None, checkpoint: str | None, calib: str) -> tuple[Static
 
 
 def _interleaved_latency(paths: dict[str, Path], resolution: int, threads: int, rounds: int, per_round: int) -> dict:
-    sessions = {k: ort_session(p, threads) for k, p in paths.items()}
     x = np.random.default_rng(0).standard_normal((1, 3, resolution, resolution), dtype=np.float32)
-    times: dict[str, list[float]] = {k: [] for k in sessions}
-    for session in sessions.values():
-        for _ in range(5):
-            session.run(None, {"input": x})
-    for _ in range(rounds):
-        for k, session in sessions.items():
-            for _ in range(per_round):
-                t = time.perf_counter()
-                session.run(None, {"input": x})
-                times[k].append((time.perf_counter() - t) * 1e3)
+    sessions = [ort_session(p, threads) for p in paths.values()]
+    calls = [timed(partial(session.run, None, {"input": x})) for session in sessions]
+    for call in calls:
+        collect_samples(call, warmup=5, min_iters=1)
+    samples = interleaved_samples(calls, rounds=rounds, iters=per_round)
+    times = [np.concatenate(per_round) for per_round in samples]
     return {k: {"median_ms": float(np.median(v)), "p10_ms": float(np.percentile(v, 10)), "runs": len(v)}
-            for k, v in times.items()}
+            for k, v in zip(paths, times)}
 
 
 def main() -> None:

@@ -15,8 +15,8 @@ import argparse
 import sys
 
 from anas_zoo.bench.backends import BACKENDS, PRECISIONS
-from anas_zoo.bench.pareto import pareto_table, write_pareto
 from anas_zoo.bench.runner import Job, load_runs, resolve_models, run_benchmark
+from anas_zoo.bench.tables import pareto_table, write_pareto
 from anas_zoo.cli.common import EXIT_FAILED, EXIT_OK, print_json, run
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 import torch.nn.functional as F
 
 from anas_zoo.ops import DynamicConv2d, DynamicDepthwiseConv2d
+from anas_zoo.timing import collect_samples, timed
 
 DEPTHWISE = [(1296, 1, 5), (1344, 1, 5), (768, 2, 5), (432, 2, 5)]  # channels, map size, kernel
 POINTWISE = [(1296, 328), (328, 1296), (1344, 1984)]  # in, out channels on a 1x1 map
@@ -24,15 +24,7 @@ POINTWISE = [(1296, 328), (328, 1296), (1344, 1984)]  # in, out channels on a 1x
 
 def fwd_bwd_ms(fn, x: torch.Tensor, reps: int = 20) -> float:
     """Median milliseconds of forward + backward of ``fn(x)``."""
-    def step():
-        fn(x).sum().backward()
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1000)
+    times = collect_samples(timed(lambda: fn(x).sum().backward()), warmup=3, min_iters=reps, max_iters=reps)
     return sorted(times)[len(times) // 2]
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from anas_zoo.bench.backends import UnsupportedConfig, collect_samples, prepare
+from anas_zoo.bench.backends import UnsupportedConfig, prepare
 from anas_zoo.space import get_space
 from anas_zoo.static import StaticNet
 
@@ -30,26 +30,26 @@ def test_unsupported_settings_are_refused(tiny, tmp_path):
         prepare("torch", tiny, batch=1, resolution=32, precision="fp16")
     with pytest.raises(UnsupportedConfig, match="calibration"):
         prepare("ort", tiny, batch=1, resolution=32, precision="int8", workdir=tmp_path)
-    with pytest.raises(ValueError, match="allowed: torch, torch-compile, ort"):
+    with pytest.raises(ValueError, match="allowed: torch, torch-compile, ort, openvino, executorch"):
         prepare("tensorrt", tiny, batch=1, resolution=32)
+
+
+@pytest.mark.parametrize("backend, settings, message", [
+    ("openvino", {"precision": "fp16"}, "openvino is measured at fp32 and int8, not fp16"),
+    ("executorch", {"precision": "fp16"}, "executorch is measured at fp32 and int8, not fp16"),
+    ("executorch", {"batch": 9}, "batch 9 is above the ExecuTorch export's bound"),
+    ("openvino", {"precision": "int8"}, "int8 needs calibration images"),
+    ("executorch", {"precision": "int8"}, "int8 needs calibration images"),
+    ("openvino", {"device": "cuda"}, "CPU only|no CUDA GPU"),
+])
+def test_unsupported_settings_of_the_new_runtimes_are_refused_before_any_export(tiny, tmp_path, backend, settings,
+                                                                                  message):
+    with pytest.raises(UnsupportedConfig, match=message):
+        prepare(backend, tiny, resolution=32, workdir=tmp_path, **{"batch": 1, **settings})
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
 def test_cuda_without_gpu_is_refused(tiny):
     with pytest.raises(UnsupportedConfig, match="no CUDA GPU"):
         prepare("torch", tiny, batch=1, resolution=32, device="cuda")
-
-
-def test_collect_samples_runs_warmup_then_enough_timed_calls():
-    calls = []
-
-    def call():
-        calls.append(1)
-        return float(len(calls))
-
-    samples = collect_samples(call, warmup=3, min_iters=5, min_seconds=0.0)
-    assert samples == [4.0, 5.0, 6.0, 7.0, 8.0]
-    timed = collect_samples(lambda: 1.0, warmup=0, min_iters=1, min_seconds=0.05, max_iters=10**7)
-    assert len(timed) > 1
-    with pytest.raises(ValueError):
-        collect_samples(call, warmup=0, min_iters=0, min_seconds=0.0)

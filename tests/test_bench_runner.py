@@ -74,6 +74,12 @@ def test_each_job_runs_in_its_own_process_with_its_own_threads(tiny_genome):
     assert torch.get_num_threads() == parent_threads and os.environ.get("OMP_NUM_THREADS") == parent_omp
 
 
+def test_an_unsupported_combination_is_recorded_without_a_worker(tiny_genome):
+    spec, = resolve_models([str(tiny_genome)])
+    result = run_job(Job(spec, "executorch", batch=16))
+    assert result["status"] == "unsupported" and "batch 16" in result["error"] and "worker" not in result
+
+
 def test_worker_records_failures_instead_of_raising(tiny_genome, tmp_path):
     from anas_zoo.bench.worker import main
 

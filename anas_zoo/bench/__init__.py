@@ -9,9 +9,10 @@
 
 from anas_zoo.bench.backends import BACKENDS, DEVICES, PRECISIONS, UnsupportedConfig, prepare
 from anas_zoo.bench.environment import capture_environment, fp32_peak_estimate
-from anas_zoo.bench.pareto import pareto_front, pareto_table, write_pareto
 from anas_zoo.bench.runner import Job, load_runs, resolve_models, run_benchmark, write_results_csv
 from anas_zoo.bench.stats import NOISY_CV, kendall_tau, mape, summarize
+from anas_zoo.bench.tables import pareto_table, write_pareto
+from anas_zoo.pareto import pareto_front
 
 __all__ = [
     "BACKENDS",

@@ -1,10 +1,13 @@
-"""Inference backends behind one interface: PyTorch eager, ``torch.compile``, ONNX Runtime; CPU or CUDA.
+"""Inference backends behind one interface: PyTorch eager, ``torch.compile``, ONNX Runtime (CPU or CUDA),
+OpenVINO and ExecuTorch with XNNPACK (CPU).
 
 :func:`prepare` turns a model into a :class:`Prepared` callable that runs one inference and returns its
-latency in ms. Everything slow that happens once (ONNX export, session creation, compilation, the
-first call) is done inside :func:`prepare` and reported as cold start, never mixed into the samples.
-On CUDA, torch backends are timed with CUDA events around a synchronised call; ONNX Runtime returns
-host outputs, so its ``run`` already waits for the device.
+latency in ms. Everything slow that happens once (export, quantization, session creation, compilation,
+the first call) is done inside :func:`prepare` and reported as cold start, never mixed into the samples.
+The files timed are those the exporters ship (:mod:`anas_zoo.export`): int8 is ONNX Runtime's static QDQ,
+NNCF's post-training quantization for OpenVINO and the XNNPACK PT2E quantizer for ExecuTorch, each
+calibrated on real images. On CUDA, torch backends are timed with CUDA events around a synchronised call;
+ONNX Runtime returns host outputs, so its ``run`` already waits for the device.
 """
 
 from __future__ import annotations
@@ -18,11 +21,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from anas_zoo.export import executorch as executorch_export
+from anas_zoo.export import openvino as openvino_export
+from anas_zoo.export import to_onnx
+from anas_zoo.export.pipeline import check_installed
 from anas_zoo.export.session import ProviderUnavailableError, ort_session
+from anas_zoo.timing import timed
 
-BACKENDS = ("torch", "torch-compile", "ort")
+BACKENDS = ("torch", "torch-compile", "ort", "openvino", "executorch")
 PRECISIONS = ("fp32", "fp16", "int8")
 DEVICES = ("cpu", "cuda")
+#: The optional runtimes: backend -> (modules it imports per precision, the extra that installs them).
+OPTIONAL = {"openvino": ({"fp32": ("openvino",), "int8": ("openvino", "nncf")}, "openvino"),
+            "executorch": ({"fp32": ("executorch",), "int8": ("executorch",)}, "executorch")}
 
 
 class UnsupportedConfig(ValueError):
@@ -48,7 +59,8 @@ def set_torch_threads(intra: int, inter: int = 1) -> dict:
     return {"torch_intra_op": torch.get_num_threads(), "torch_inter_op": torch.get_num_interop_threads()}
 
 
-def _check(backend: str, precision: str, device: str) -> None:
+def check_supported(backend: str, precision: str, device: str, batch: int = 1, calib_data: str | None = None) -> None:
+    """Raise ValueError for an unknown name, :class:`UnsupportedConfig` for a combination that is not measured."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend '{backend}'; allowed: {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
@@ -57,6 +69,33 @@ def _check(backend: str, precision: str, device: str) -> None:
         raise ValueError(f"unknown device '{device}'; allowed: {', '.join(DEVICES)}")
     if device == "cuda" and not torch.cuda.is_available():
         raise UnsupportedConfig("device 'cuda' requested but torch sees no CUDA GPU")
+    if backend in ("torch", "torch-compile"):
+        if precision == "int8":
+            raise UnsupportedConfig("int8 is measured with the ort, openvino and executorch backends, not torch")
+        if precision == "fp16" and device == "cpu":
+            raise UnsupportedConfig("fp16 torch inference is only measured on CUDA (CPU fp16 kernels are reference code)")
+    elif backend == "ort":
+        if precision == "int8" and device == "cuda":
+            raise UnsupportedConfig("int8 ONNX Runtime is measured on CPU only")
+    else:
+        if device == "cuda":
+            raise UnsupportedConfig(f"the {backend} backend is measured on the CPU only")
+        if precision not in OPTIONAL[backend][0]:
+            raise UnsupportedConfig(f"{backend} is measured at {' and '.join(OPTIONAL[backend][0])}, not {precision}")
+        if backend == "executorch" and batch > executorch_export.MAX_BATCH:
+            raise UnsupportedConfig(f"batch {batch} is above the ExecuTorch export's bound "
+                                    f"({executorch_export.MAX_BATCH})")
+    if precision == "int8" and calib_data is None:
+        raise UnsupportedConfig("int8 needs calibration images (--calib-data: an image folder or the CIFAR-10 archive)")
+
+
+def require_runtime(backend: str, precision: str) -> None:
+    """Fail in one line naming the extra to install when ``backend`` at ``precision`` needs a runtime that is not
+    installed (checked without importing it, so a command can check every run before starting the first)."""
+    if backend in OPTIONAL:
+        modules, extra = OPTIONAL[backend]
+        for module in modules.get(precision, ()):
+            check_installed(module, extra)
 
 
 def _timed_torch(model: nn.Module, x: torch.Tensor, device: str) -> Callable[[], float]:
@@ -75,20 +114,16 @@ def _timed_torch(model: nn.Module, x: torch.Tensor, device: str) -> Callable[[],
 
         return call
 
+    forward = timed(lambda: model(x))
+
     def call() -> float:
         with torch.inference_mode():
-            t0 = time.perf_counter_ns()
-            model(x)
-            return (time.perf_counter_ns() - t0) / 1e6
+            return forward()
 
     return call
 
 
 def _prepare_torch(model: nn.Module, x: torch.Tensor, precision: str, device: str, compile_: bool) -> Prepared:
-    if precision == "int8":
-        raise UnsupportedConfig("int8 is measured with the 'ort' backend (static QDQ quantization), not torch")
-    if precision == "fp16" and device == "cpu":
-        raise UnsupportedConfig("fp16 torch inference is only measured on CUDA (CPU fp16 kernels are reference code)")
     dtype = torch.float16 if precision == "fp16" else torch.float32
     model = model.to(device=device, dtype=dtype).eval()
     x = x.to(device=device, dtype=dtype)
@@ -109,13 +144,15 @@ def export_onnx(model: nn.Module, path: Path, *, batch: int, resolution: int, pr
     ``exporter`` is passed to :func:`anas_zoo.export.to_onnx`: ``auto`` is what users ship (dynamo with
     TorchScript fallback); ``torchscript`` gives the same folded graph several times faster to export.
     """
-    from anas_zoo.export import to_onnx
-
-    if precision == "int8" and calib_data is None:
-        raise UnsupportedConfig("int8 needs calibration images (--calib-data: an image folder or the CIFAR-10 archive)")
     report = to_onnx(model, path, pretrained=False, batch=batch, resolution=resolution, dynamic_batch=False,
                      precision=precision, calib_data=calib_data, exporter=exporter, check=False)
-    return {"exporter": f"anas_zoo.export.to_onnx ({report.exporter})", "export_report": _jsonable(report.to_dict())}
+    return _export_details(report)
+
+
+def _export_details(report) -> dict:
+    """What a backend's ``details`` record of the file it timed: the exporter and the export report."""
+    return {"exporter": f"anas_zoo.export ({report.format}: {report.exporter})",
+            "export_report": _jsonable(report.to_dict())}
 
 
 def _jsonable(value):
@@ -150,8 +187,6 @@ def timed_session(path: Path, x: torch.Tensor, threads: int = 1, device: str = "
 
 def _prepare_ort(model: nn.Module, x: torch.Tensor, precision: str, device: str, threads: int,
                  workdir: Path, calib_data: str | None, exporter: str) -> Prepared:
-    if precision == "int8" and device == "cuda":
-        raise UnsupportedConfig("int8 ONNX Runtime is measured on CPU only")
     path = Path(workdir) / f"model_{precision}.onnx"
     t0 = time.perf_counter()
     export = export_onnx(model, path, batch=x.shape[0], resolution=x.shape[-1], precision=precision,
@@ -168,32 +203,65 @@ def _prepare_ort(model: nn.Module, x: torch.Tensor, precision: str, device: str,
     return Prepared(call, {"export_s": export_s, "session_s": session_s, "first_call_ms": first_ms}, details)
 
 
+def _property_text(value) -> str:
+    """An OpenVINO property as text: an element type by its short name (``f32``), anything else by ``str``."""
+    return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
+
+
+def _prepare_openvino(model: nn.Module, x: torch.Tensor, precision: str, threads: int, workdir: Path,
+                      calib_data: str | None) -> Prepared:
+    """The IR ``anas-export openvino`` writes, compiled for the CPU in float32 on one stream; int8 by NNCF."""
+    t0 = time.perf_counter()
+    report = openvino_export.to_openvino(model, Path(workdir) / "openvino", pretrained=False, resolution=x.shape[-1],
+                                         precision=precision, calib_data=calib_data, check=False)
+    export_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    compiled = openvino_export.compile_cpu(report.path, threads)
+    request = compiled.create_infer_request()
+    compile_s = time.perf_counter() - t0
+    feed = {0: x.numpy()}
+    call = timed(lambda: request.infer(feed))
+    first_ms = call()
+    config = {key: _property_text(compiled.get_property(key)) for key in
+              ("INFERENCE_NUM_THREADS", "NUM_STREAMS", "PERFORMANCE_HINT", "INFERENCE_PRECISION_HINT")}
+    details = {"openvino_config": config, "ir_bytes": Path(report.path).with_suffix(".bin").stat().st_size,
+               **_export_details(report)}
+    return Prepared(call, {"export_s": export_s, "compile_s": compile_s, "first_call_ms": first_ms}, details)
+
+
+def _prepare_executorch(model: nn.Module, x: torch.Tensor, precision: str, threads: int, workdir: Path,
+                        calib_data: str | None) -> Prepared:
+    """The XNNPACK-delegated program ``anas-export executorch`` writes, run by ExecuTorch's runtime; int8 by PT2E."""
+    t0 = time.perf_counter()
+    report = executorch_export.to_executorch(model, Path(workdir) / "model.pte", pretrained=False,
+                                             resolution=x.shape[-1], precision=precision, calib_data=calib_data,
+                                             check=False)
+    export_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pool = executorch_export.set_threads(threads)
+    method = executorch_export.forward_method(report.path)
+    load_s = time.perf_counter() - t0
+    call = timed(lambda: method.execute([x]))
+    first_ms = call()
+    details = {"executorch_threads": pool, "pte_bytes": Path(report.path).stat().st_size, **_export_details(report)}
+    return Prepared(call, {"export_s": export_s, "load_s": load_s, "first_call_ms": first_ms}, details)
+
+
 def prepare(backend: str, model: nn.Module, *, batch: int, resolution: int, precision: str = "fp32",
             threads: int = 1, device: str = "cpu", workdir: Path | None = None,
             calib_data: str | None = None, exporter: str = "auto") -> Prepared:
-    """Make ``model`` ready to time on ``backend``; ``calib_data`` and ``exporter`` concern ORT only."""
-    _check(backend, precision, device)
+    """Make ``model`` ready to time on ``backend``. ``workdir`` holds exported files (every backend but torch's),
+    ``calib_data`` the int8 calibration images, ``exporter`` the ONNX exporter of the ort backend."""
+    check_supported(backend, precision, device, batch, calib_data)
+    require_runtime(backend, precision)
     model = model.eval()
     x = torch.randn(batch, 3, resolution, resolution, generator=torch.Generator().manual_seed(0))
+    if backend in ("torch", "torch-compile"):
+        return _prepare_torch(model, x, precision, device, compile_=backend == "torch-compile")
+    if workdir is None:
+        raise ValueError(f"the '{backend}' backend needs a workdir for its exported file")
     if backend == "ort":
-        if workdir is None:
-            raise ValueError("the 'ort' backend needs a workdir for its ONNX file")
         return _prepare_ort(model, x, precision, device, threads, workdir, calib_data, exporter)
-    return _prepare_torch(model, x, precision, device, compile_=backend == "torch-compile")
-
-
-def collect_samples(call: Callable[[], float], *, warmup: int, min_iters: int, min_seconds: float,
-                    max_iters: int = 10_000, progress: Callable[[int], None] | None = None) -> list[float]:
-    """Run ``warmup`` untimed calls, then time calls until both ``min_iters`` and ``min_seconds`` are reached."""
-    if min_iters < 1 or warmup < 0 or min_seconds < 0:
-        raise ValueError(f"need min_iters >= 1, warmup >= 0, min_seconds >= 0; got {min_iters}, {warmup}, "
-                         f"{min_seconds}")
-    for _ in range(warmup):
-        call()
-    samples: list[float] = []
-    start = time.perf_counter()
-    while len(samples) < max_iters and (len(samples) < min_iters or time.perf_counter() - start < min_seconds):
-        samples.append(call())
-        if progress:
-            progress(len(samples))
-    return samples
+    if backend == "openvino":
+        return _prepare_openvino(model, x, precision, threads, workdir, calib_data)
+    return _prepare_executorch(model, x, precision, threads, workdir, calib_data)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from anas_zoo.bench.backends import BACKENDS, DEVICES, PRECISIONS
+from anas_zoo.bench.backends import BACKENDS, DEVICES, PRECISIONS, UnsupportedConfig, check_supported
 from anas_zoo.bench.environment import capture_environment
 from anas_zoo.fileio import atomic_write
 from anas_zoo.flops import count
@@ -156,7 +156,14 @@ def worker_env(threads: int) -> dict:
 
 
 def run_job(job: Job, timeout: float = 1800.0) -> dict:
-    """Run ``job`` in a fresh ``python -m anas_zoo.bench.worker`` process; returns its result record."""
+    """Run ``job`` in a fresh ``python -m anas_zoo.bench.worker`` process; returns its result record.
+
+    A combination its backend does not measure is recorded as ``unsupported`` without starting a worker.
+    """
+    try:
+        check_supported(job.backend, job.precision, job.device, job.batch, job.calib_data)
+    except UnsupportedConfig as e:
+        return {"status": "unsupported", "error": f"UnsupportedConfig: {e}"}
     with tempfile.TemporaryDirectory(prefix="anas_job_") as tmp:
         job_path, result_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
         job_path.write_text(json.dumps(job.to_dict()))

@@ -21,9 +21,10 @@ from anas_zoo.fileio import atomic_write
 
 def measure(job: dict, workdir: Path) -> dict:
     """Run ``job`` (a :class:`~anas_zoo.bench.runner.Job` as a dict) here and return the result record."""
-    from anas_zoo.bench.backends import collect_samples, prepare, set_torch_threads
+    from anas_zoo.bench.backends import prepare, set_torch_threads
     from anas_zoo.bench.environment import thread_settings
     from anas_zoo.bench.stats import summarize
+    from anas_zoo.timing import collect_samples
 
     set_torch_threads(job["threads"], 1)
     import torch

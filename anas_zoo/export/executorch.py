@@ -127,10 +127,23 @@ def read_metadata(path: str | Path) -> dict:
     return json.loads(program.load_method(METADATA_METHOD).execute([])[0])
 
 
+def forward_method(path: str | Path):
+    """The loaded ``forward`` method of the ``.pte`` at ``path``: ``execute([batch])`` returns ``[logits]``."""
+    return _program(path).load_method("forward")
+
+
+def set_threads(threads: int) -> int:
+    """Size ExecuTorch's CPU thread pool (XNNPACK runs on it) to ``threads``; returns the size it reports."""
+    from executorch.extension.pybindings.portable_lib import _threadpool_get_thread_count, _unsafe_reset_threadpool
+
+    _unsafe_reset_threadpool(threads)
+    return _threadpool_get_thread_count()
+
+
 def runner(path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
     """A function from a float32 NCHW batch to the logits of the ``.pte`` at ``path`` in ExecuTorch's runtime
     (larger batches run as chunks of :data:`MAX_BATCH`)."""
-    method = _program(path).load_method("forward")
+    method = forward_method(path)
 
     def run(x: np.ndarray) -> np.ndarray:
         chunks = [x[i : i + MAX_BATCH] for i in range(0, len(x), MAX_BATCH)]

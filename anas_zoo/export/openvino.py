@@ -46,8 +46,9 @@ PRECISIONS = ("fp32", "fp16", "int8")
 SIDECAR_FORMAT = "anas_zoo.openvino/1"
 RT_INFO_KEY = "anas_zoo"
 STEM = "model"
-#: The checks run the CPU plugin in float32: it would otherwise pick bf16 on CPUs that have it.
-CHECK_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 2}
+#: The CPU plugin runs in float32 (it would otherwise pick bf16 on CPUs that have it) on one stream: the checks
+#: and the latency harness see the same compiled model.
+CHECK_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 2, "NUM_STREAMS": 1}
 
 
 def _prepare_output(output: str | Path) -> tuple[Path, Path, Path]:
@@ -74,10 +75,15 @@ def _metadata_of(ov_model) -> dict:
     return decode_metadata({key: value.astype(str) for key, value in info[RT_INFO_KEY].items()})
 
 
+def compile_cpu(model, threads: int = 2):
+    """``model`` (an ``ov.Model`` or IR path) compiled for the CPU with :data:`CHECK_CONFIG` and ``threads`` threads."""
+    ov = require("openvino", "openvino")
+    return ov.Core().compile_model(model, "CPU", {**CHECK_CONFIG, "INFERENCE_NUM_THREADS": threads})
+
+
 def runner(model, threads: int = 2) -> Callable[[np.ndarray], np.ndarray]:
     """A function from a float32 NCHW batch to the logits of ``model`` (an ``ov.Model`` or IR path) on the CPU."""
-    ov = require("openvino", "openvino")
-    compiled = ov.Core().compile_model(model, "CPU", {**CHECK_CONFIG, "INFERENCE_NUM_THREADS": threads})
+    compiled = compile_cpu(model, threads)
     output = compiled.output(OUTPUT_NAME)
     return lambda x: compiled(x)[output]
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -95,12 +97,20 @@ def first_line(error: BaseException) -> str:
 
 def require(module: str, extra: str):
     """Import the optional runtime ``module``, or fail in one line naming the extra that installs it."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ExportError(f"{module} is not installed: pip install \"anas_zoo[{extra}]\" adds it") from None
+        raise ExportError(_not_installed(module, extra)) from None
+
+
+def check_installed(module: str, extra: str) -> None:
+    """Fail like :func:`require` when ``module`` is not installed, without importing it (a cheap early check)."""
+    if importlib.util.find_spec(module) is None:
+        raise ExportError(_not_installed(module, extra))
+
+
+def _not_installed(module: str, extra: str) -> str:
+    return f"{module} is not installed: pip install \"anas_zoo[{extra}]\" adds it"
 
 
 def check_precision(precision: str, precisions: Sequence[str], atol: float) -> None:

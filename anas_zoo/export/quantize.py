@@ -9,7 +9,6 @@ on ONNX Runtime.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 from anas_zoo.data_config import DataConfig, create_transform
 from anas_zoo.export.errors import ExportError
 from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME, ort_session
+from anas_zoo.timing import collect_samples, timed
 from anas_zoo.train.data import IMAGE_EXTENSIONS, cifar10_loader, image_folder_loader, load_cifar10
 
 CALIB_BATCH = 16
@@ -129,12 +129,7 @@ def latency_ms(path: Path, resolution: int, batch: int = 1, threads: int = 2, wa
     """Median and minimum wall time of one ONNX Runtime CPU call at ``batch`` with ``threads`` threads."""
     session = ort_session(path, threads)
     x = np.random.default_rng(0).standard_normal((batch, 3, resolution, resolution), dtype=np.float32)
-    for _ in range(warmup):
-        session.run([OUTPUT_NAME], {INPUT_NAME: x})
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        session.run([OUTPUT_NAME], {INPUT_NAME: x})
-        times.append((time.perf_counter() - t) * 1e3)
+    call = timed(lambda: session.run([OUTPUT_NAME], {INPUT_NAME: x}))
+    times = collect_samples(call, warmup=warmup, min_iters=runs, max_iters=runs)
     return {"median": float(np.median(times)), "min": float(np.min(times)), "runs": runs, "threads": threads,
             "batch": batch}

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from anas_zoo.space import ArchConfig, NetPlan, SearchSpace, as_arch, get_space
+from anas_zoo.timing import collect_samples, interleaved_samples
 
 FORMAT = "anas_zoo.latency_model/1"
 
@@ -163,12 +164,10 @@ def measure_interleaved(archs: Sequence[ArchConfig], space: SearchSpace, *, back
     """
     from tqdm import tqdm
 
-    from anas_zoo.bench.backends import collect_samples, prepare, set_torch_threads
+    from anas_zoo.bench.backends import prepare, set_torch_threads
     from anas_zoo.static import StaticNet
 
     set_torch_threads(threads)
-    rng = random.Random(seed)
-    best = [float("inf")] * len(archs)
     with tempfile.TemporaryDirectory(prefix="anas_latency_") as workdir:
         calls = []
         for i, arch in enumerate(tqdm(archs, desc=f"preparing on {backend}", unit="net", disable=not progress)):
@@ -178,13 +177,10 @@ def measure_interleaved(archs: Sequence[ArchConfig], space: SearchSpace, *, back
                                workdir=Path(workdir) / str(i), exporter=exporter)
             collect_samples(prepared.call, warmup=warmup, min_iters=1, min_seconds=0.0)
             calls.append(prepared.call)
-        for _ in tqdm(range(rounds), desc="timing rounds", unit="round", disable=not progress):
-            order = list(range(len(archs)))
-            rng.shuffle(order)
-            for i in order:
-                samples = collect_samples(calls[i], warmup=0, min_iters=iters, min_seconds=0.0)
-                best[i] = min(best[i], float(np.median(samples)))
-    return best
+        with tqdm(total=rounds, desc="timing rounds", unit="round", disable=not progress) as bar:
+            samples = interleaved_samples(calls, rounds=rounds, iters=iters, shuffle_seed=seed,
+                                          progress=lambda done: bar.update(done - bar.n))
+    return [min(float(np.median(one_round)) for one_round in per_round) for per_round in samples]
 
 
 def build_latency_model(

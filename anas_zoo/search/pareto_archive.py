@@ -1,7 +1,8 @@
 """The Pareto archive of a search (best accuracy per cost bucket) and the files that report it.
 
 A bucket's best is replaced only by a strictly better candidate, so the archive never gets worse as
-a search goes on. The Pareto front is the subset no other candidate beats at equal or lower cost.
+a search goes on. The Pareto front is the subset no other member dominates (:mod:`anas_zoo.pareto`, like the
+latency tables), drawn by the same plotter.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from anas_zoo.fileio import atomic_write, save_png
+from anas_zoo.fileio import atomic_write
+from anas_zoo.pareto import Panel, Series, front_of, plot_panels
 from anas_zoo.space import GENE_LISTS, ArchConfig
 
 
@@ -48,15 +50,6 @@ def rank_key(c: Candidate) -> tuple:
     return (-c.accuracy, c.cost, c.key)
 
 
-def pareto_front(candidates: Iterable[Candidate]) -> list[Candidate]:
-    """Candidates that no other beats with a higher accuracy at equal or lower cost, by increasing cost."""
-    front: list[Candidate] = []
-    for c in sorted(candidates, key=lambda c: (c.cost, -c.accuracy, c.key)):
-        if not front or c.accuracy > front[-1].accuracy:
-            front.append(c)
-    return front
-
-
 class ParetoArchive:
     """Best candidate per cost bucket ``floor((cost - origin) / bucket_width)``."""
 
@@ -84,7 +77,8 @@ class ParetoArchive:
         return [self.best[b] for b in sorted(self.best)]
 
     def front(self) -> list[Candidate]:
-        return pareto_front(self.best.values())
+        """The members no other member dominates (lower or equal cost, higher or equal accuracy), by cost."""
+        return front_of(self.members(), cost=lambda c: c.cost, accuracy=lambda c: c.accuracy)
 
     def to_dict(self) -> dict:
         return {"origin": self.origin, "bucket_width": self.bucket_width,
@@ -108,27 +102,14 @@ def _csv_text(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def _plot(path: Path, archive: ParetoArchive, evaluated: list[Candidate], cost_label: str, scale: float) -> None:
-    import matplotlib
+def _panel(archive: ParetoArchive, evaluated: list[Candidate], cost_label: str, scale: float) -> Panel:
+    """Every evaluated genome, the archive's best per bucket and its front, cost scaled by ``1 / scale``."""
+    def points(candidates: Iterable[Candidate]) -> list[tuple[float, float]]:
+        return [(c.cost / scale, c.accuracy) for c in candidates]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    ax.scatter([c.cost / scale for c in evaluated], [c.accuracy for c in evaluated], s=8, c="0.75",
-               label=f"evaluated ({len(evaluated)})")
-    members = archive.members()
-    ax.scatter([c.cost / scale for c in members], [c.accuracy for c in members], s=18, c="tab:blue",
-               label=f"archive: best per bucket ({len(members)})")
-    front = archive.front()
-    ax.plot([c.cost / scale for c in front], [c.accuracy for c in front], "o-", c="tab:red", ms=5,
-            label=f"Pareto front ({len(front)})")
-    ax.set_xlabel(cost_label)
-    ax.set_ylabel("held-out accuracy")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    save_png(fig, path)
+    return Panel([Series("evaluated", points(evaluated), "background"),
+                  Series("archive: best per bucket", points(archive.members()), "points"),
+                  Series("Pareto front", points(archive.front()), "front")], cost_label, "held-out accuracy")
 
 
 def write_pareto(out_dir: str | Path, archive: ParetoArchive, evaluated: list[Candidate], cost_name: str,
@@ -148,5 +129,5 @@ def write_pareto(out_dir: str | Path, archive: ParetoArchive, evaluated: list[Ca
     paths = {"json": out / "pareto.json", "csv": out / "pareto.csv", "png": out / "pareto.png"}
     atomic_write(paths["json"], json.dumps(document, indent=2) + "\n")
     atomic_write(paths["csv"], _csv_text(rows))
-    _plot(paths["png"], archive, evaluated, cost_label, scale)
+    plot_panels([_panel(archive, evaluated, cost_label, scale)], paths["png"])
     return paths

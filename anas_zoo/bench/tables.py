@@ -6,7 +6,8 @@ CIFAR-10, are never compared with each other. A model is on the
 front when no other model of its group is at least as accurate *and* at least as fast (p50), with
 one of the two strictly better. Accuracy says where it comes from: ``reported`` (a paper's figure)
 or ``measured`` (evaluated by us on our weights); MACs are the papers' definition (analytic) with
-fvcore's trace-based count beside them as a cross-check.
+fvcore's trace-based count beside them as a cross-check. Above the fronts, the Markdown names the fastest
+runtime (backend and precision) of every model on each device, thread count and batch it ran with.
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from anas_zoo.bench.backends import BACKENDS, PRECISIONS
 from anas_zoo.bench.runner import result_row
 from anas_zoo.fileio import atomic_write
+from anas_zoo.pareto import Panel, Series, pareto_front, plot_panels
 
 FRONT_KEYS = ("device_name", "device", "backend", "precision", "threads", "batch", "accuracy_dataset")
+#: Runtimes compete for "fastest" only on the same hardware, thread count and batch.
+FASTEST_KEYS = ("device_name", "device", "threads", "batch")
 TABLE_COLUMNS = (
     "device_name", "device", "backend", "precision", "threads", "batch", "scenario", "model", "resolution",
     "accuracy", "accuracy_source", "accuracy_dataset", "macs", "macs_fvcore", "params", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
@@ -28,24 +33,16 @@ TABLE_COLUMNS = (
 )
 
 
-def pareto_front(points: Sequence[tuple[float, float | None]]) -> list[bool]:
-    """For (latency, accuracy) points: True where no other point dominates (points without accuracy: False)."""
-    flags = []
-    for i, (lat, acc) in enumerate(points):
-        if acc is None:
-            flags.append(False)
-            continue
-        dominated = any(
-            j != i and other_acc is not None and other_lat <= lat and other_acc >= acc
-            and (other_lat < lat or other_acc > acc)
-            for j, (other_lat, other_acc) in enumerate(points)
-        )
-        flags.append(not dominated)
-    return flags
-
-
 def group_key(row: dict) -> tuple:
     return tuple(row[k] for k in FRONT_KEYS)
+
+
+def _groups(rows: Sequence[dict]) -> dict[tuple, list[dict]]:
+    """Rows by their front's setting, in first-seen order."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[group_key(row)].append(row)
+    return groups
 
 
 def _fvcore_macs(model: dict) -> int | None:
@@ -76,13 +73,57 @@ def pareto_table(runs: Sequence[dict], fvcore: bool = True) -> list[dict]:
         else:
             row["macs_fvcore"] = None
         rows.append(row)
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for row in rows:
-        groups[group_key(row)].append(row)
-    for members in groups.values():
+    for members in _groups(rows).values():
         for row, flag in zip(members, pareto_front([(r["p50_ms"], r["accuracy"]) for r in members])):
             row["on_front"] = flag
     return sorted(rows, key=lambda r: (tuple(str(v) for v in group_key(r)), r["p50_ms"]))
+
+
+def runtime(row: dict) -> str:
+    """A row's runtime as the tables name it: backend and precision, e.g. ``openvino int8``."""
+    return f"{row['backend']} {row['precision']}"
+
+
+def _runtime_order(name: str) -> tuple[int, int]:
+    backend, precision = name.split(" ")
+    return BACKENDS.index(backend), PRECISIONS.index(precision)
+
+
+def fastest_runtimes(rows: Sequence[dict]) -> list[dict]:
+    """For every model on each device, thread count and batch: the runtime with the lowest p50, and every runtime's
+    p50 (``p50_ms_by_runtime``, in :data:`BACKENDS` order), fastest models first within a setting."""
+    by_model: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_model[(*(row[k] for k in FASTEST_KEYS), row["model"])].append(row)
+    fastest = []
+    for (*setting, model), members in by_model.items():
+        best = min(members, key=lambda r: r["p50_ms"])
+        fastest.append({**dict(zip(FASTEST_KEYS, setting)), "model": model, "runtime": runtime(best),
+                        "p50_ms": best["p50_ms"],
+                        "p50_ms_by_runtime": {runtime(r): r["p50_ms"]
+                                              for r in sorted(members, key=lambda r: _runtime_order(runtime(r)))}})
+    return sorted(fastest, key=lambda f: (tuple(str(f[k]) for k in FASTEST_KEYS), f["p50_ms"]))
+
+
+def _fastest_markdown(rows: Sequence[dict]) -> list[str]:
+    """The 'fastest runtime per model' section: one table per device, thread count and batch."""
+    lines = ["## Fastest runtime per model", "",
+             "The runtime (backend and precision) with the lowest p50 for each model, on the device, threads and batch "
+             "it ran with, and every runtime's p50 in ms beside it. int8 trades accuracy for speed: see the fronts "
+             "below for top-1.", ""]
+    settings: dict[tuple, list[dict]] = defaultdict(list)
+    for entry in fastest_runtimes(rows):
+        settings[tuple(entry[k] for k in FASTEST_KEYS)].append(entry)
+    for (device_name, device, threads, batch), entries in settings.items():
+        runtimes = sorted({name for e in entries for name in e["p50_ms_by_runtime"]}, key=_runtime_order)
+        lines += [f"### {device_name} · {device} · {threads} threads · batch {batch}", "",
+                  f"| model | fastest runtime | p50 ms | {' | '.join(runtimes)} |",
+                  "|---|---|---|" + "---|" * len(runtimes)]
+        for e in entries:
+            cells = [_fmt(e["p50_ms_by_runtime"].get(name)) for name in runtimes]
+            lines.append(f"| {e['model']} | **{e['runtime']}** | {e['p50_ms']:.2f} | {' | '.join(cells)} |")
+        lines.append("")
+    return lines
 
 
 def _fmt(value, digits: int = 2) -> str:
@@ -94,7 +135,8 @@ def _fmt(value, digits: int = 2) -> str:
 
 
 def to_markdown(rows: Sequence[dict], environment: dict | None = None) -> str:
-    """One Markdown table per (device, runtime, precision, threads, batch, accuracy dataset), front in bold."""
+    """The fastest runtime per model, then one Markdown table per (device, runtime, precision, threads, batch,
+    accuracy dataset), front in bold."""
     lines = ["# Hardware-aware Pareto tables", ""]
     if environment:
         cpu, pk = environment["cpu"], environment["packages"]
@@ -102,9 +144,9 @@ def to_markdown(rows: Sequence[dict], environment: dict | None = None) -> str:
         lines += [
             f"- CPU: {cpu['model']} ({cpu['physical_cores']} physical / {cpu['logical_cores']} logical cores, "
             f"SMT {cpu['smt']}, governor {cpu['governor']}, virtualized {cpu['virtualized']}); GPU: {gpus}",
-            f"- Python {environment['python']}, torch {pk['torch']}, onnxruntime {pk['onnxruntime']}, "
-            f"onnx {pk['onnx']}; anas_zoo {environment['anas_zoo']['version']} "
-            f"@ {str(environment['anas_zoo']['commit'])[:12]}",
+            f"- Python {environment['python']}, "
+            + ", ".join(f"{p} {pk[p]}" for p in pk if pk[p])
+            + f"; anas_zoo {environment['anas_zoo']['version']} @ {str(environment['anas_zoo']['commit'])[:12]}",
         ]
     lines += [
         "- Accuracy: top-1 %; `reported` = the paper's figure, `measured` = evaluated on our weights.",
@@ -112,11 +154,9 @@ def to_markdown(rows: Sequence[dict], environment: dict | None = None) -> str:
         "- Latency: ms per call at the given batch (p50/p90/p99 of every sample); CV > 10 % is flagged noisy.",
         "- **Bold** rows are on the Pareto front (accuracy vs p50) of their own table; tables are never mixed.",
         "",
+        *_fastest_markdown(rows),
     ]
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for row in rows:
-        groups[group_key(row)].append(row)
-    for members in groups.values():
+    for members in _groups(rows).values():
         first = members[0]
         lines += [
             f"## {first['device_name']} · {first['device']} · {first['backend']} {first['precision']} · "
@@ -153,11 +193,27 @@ def to_csv(rows: Sequence[dict]) -> str:
 def write_pareto(rows: Sequence[dict], out: str | Path, stem: str = "pareto",
                  environment: dict | None = None) -> dict[str, Path]:
     """Write ``stem.md``, ``stem.csv`` and ``stem.png`` into ``out``; returns their paths."""
-    from anas_zoo.bench.plot import plot_pareto
-
     out = Path(out)
     paths = {"markdown": out / f"{stem}.md", "csv": out / f"{stem}.csv", "png": out / f"{stem}.png"}
     atomic_write(paths["markdown"], to_markdown(rows, environment))
     atomic_write(paths["csv"], to_csv(rows))
-    plot_pareto(rows, paths["png"])
+    plot_panels(_panels(rows), paths["png"], title="accuracy vs measured latency (* = noisy run, CV > 10 %)",
+                empty="no accuracy figures to plot")
     return paths
+
+
+def _panels(rows: Sequence[dict]) -> list[Panel]:
+    """One panel per front (rows without accuracy are left out): dominated models, the front, model names."""
+    panels = []
+    for members in _groups([r for r in rows if r["accuracy"] is not None]).values():
+        first = members[0]
+        sources = sorted({r["accuracy_source"] or "?" for r in members})
+        series = [Series("dominated", [(r["p50_ms"], r["accuracy"]) for r in members if not r["on_front"]],
+                         "background"),
+                  Series("Pareto front", [(r["p50_ms"], r["accuracy"]) for r in members if r["on_front"]], "front")]
+        names = [(r["p50_ms"], r["accuracy"], r["model"] + ("*" if r["noisy"] else "")) for r in members]
+        title = (f"{first['device_name'][:32]} · {first['backend']} {first['precision']} · {first['threads']} thr · "
+                 f"{first['accuracy_dataset']}")
+        panels.append(Panel(series, f"p50 latency (ms), batch {first['batch']}", f"top-1 % ({'/'.join(sources)})",
+                            title, names))
+    return panels

@@ -1,33 +1,19 @@
-"""Pareto fronts on hand-made cases, grouping that never mixes settings, and the written tables/plot."""
+"""Pareto tables of latency runs: grouping that never mixes settings, and the written tables/plot."""
 
 import csv
 
-from anas_zoo.bench.pareto import pareto_front, pareto_table, to_markdown, write_pareto
 from anas_zoo.bench.stats import summarize
+from anas_zoo.bench.tables import fastest_runtimes, pareto_table, to_markdown, write_pareto
 
 
-def test_front_of_hand_made_points():
-    # (latency, accuracy): b dominates a (faster and more accurate); c is slower but more accurate;
-    # d ties c in accuracy but is slower; e has no accuracy; f equals b exactly (neither dominates)
-    points = [(10.0, 70.0), (8.0, 72.0), (12.0, 75.0), (13.0, 75.0), (1.0, None), (8.0, 72.0)]
-    assert pareto_front(points) == [False, True, True, False, False, True]
-
-
-def test_front_edge_cases():
-    assert pareto_front([]) == []
-    assert pareto_front([(5.0, 50.0)]) == [True]
-    # same latency, better accuracy wins; same accuracy, lower latency wins
-    assert pareto_front([(5.0, 50.0), (5.0, 51.0)]) == [False, True]
-    assert pareto_front([(5.0, 50.0), (4.0, 50.0)]) == [False, True]
-
-
-def _run(name, latency, accuracy, backend="ort", batch=1, status="ok", dataset="imagenet-1k"):
+def _run(name, latency, accuracy, backend="ort", batch=1, status="ok", dataset="imagenet-1k", precision="fp32",
+         threads=2):
     samples = [latency * f for f in (0.98, 1.0, 1.02)]
     model = {"name": name, "genome": {}, "space": "attentivenas", "num_classes": 1000, "resolution": 192,
              "macs": int(latency * 1e7), "params": 1_000_000, "accuracy": accuracy,
              "accuracy_source": "reported" if accuracy is not None else None,
              "accuracy_dataset": dataset if accuracy is not None else None}
-    return {"job": {"model": model, "backend": backend, "precision": "fp32", "batch": batch, "threads": 2,
+    return {"job": {"model": model, "backend": backend, "precision": precision, "batch": batch, "threads": threads,
                     "device": "cpu"},
             "device_name": "test cpu", "scenario": "latency" if batch == 1 else "throughput", "status": status,
             "summary": summarize(samples, batch) if status == "ok" else None, "cold_start": {"session_s": 0.1},
@@ -49,7 +35,7 @@ def test_table_groups_by_setting_and_skips_failed_runs():
     assert front[("torch", 1, "bad")]
     assert front[("ort", 8, "slow")] and not front[("ort", 8, "fast")]
     md = to_markdown(rows)
-    assert md.count("## ") == 3 and "**slow**" in md and "batch 8 (throughput)" in md
+    assert len(_front_headings(md)) == 3 and "**slow**" in md and "batch 8 (throughput)" in md
 
 
 def test_top1_on_different_datasets_never_shares_a_front():
@@ -57,7 +43,34 @@ def test_top1_on_different_datasets_never_shares_a_front():
     rows = pareto_table([_run("imagenet", 5.0, 80.0), _run("cifar", 2.0, 90.0, dataset="cifar10")], fvcore=False)
     assert all(r["on_front"] for r in rows) and {r["accuracy_dataset"] for r in rows} == {"imagenet-1k", "cifar10"}
     md = to_markdown(rows)
-    assert md.count("## ") == 2 and "top-1 on cifar10" in md and "top-1 on imagenet-1k" in md
+    assert len(_front_headings(md)) == 2 and "top-1 on cifar10" in md and "top-1 on imagenet-1k" in md
+
+
+def _front_headings(markdown: str) -> list[str]:
+    return [line for line in markdown.splitlines() if line.startswith("## ") and "Fastest" not in line]
+
+
+def test_fronts_per_runtime_and_precision_and_the_fastest_runtime_of_each_model():
+    runs = [_run("small", 5.0, 70.0, backend="ort"), _run("big", 9.0, 75.0, backend="ort"),
+            _run("small", 3.0, 70.0, backend="openvino"), _run("big", 10.0, 75.0, backend="openvino"),
+            _run("small", 2.0, 69.0, backend="openvino", precision="int8"),
+            _run("small", 4.0, 70.0, backend="executorch"),
+            # another thread count is another setting: never compared with the 2-thread runs
+            _run("small", 1.0, 70.0, backend="torch", threads=8)]
+    rows = pareto_table(runs, fvcore=False)
+    groups = {(r["backend"], r["precision"], r["threads"]) for r in rows}
+    assert groups == {("ort", "fp32", 2), ("openvino", "fp32", 2), ("openvino", "int8", 2), ("executorch", "fp32", 2),
+                      ("torch", "fp32", 8)}
+    fastest = {(f["model"], f["threads"]): f for f in fastest_runtimes(rows)}
+    assert fastest[("small", 2)]["runtime"] == "openvino int8" and fastest[("small", 2)]["p50_ms"] == 2.0
+    assert list(fastest[("small", 2)]["p50_ms_by_runtime"]) == ["ort fp32", "openvino fp32", "openvino int8",
+                                                                 "executorch fp32"]
+    assert fastest[("big", 2)]["runtime"] == "ort fp32" and fastest[("small", 8)]["runtime"] == "torch fp32"
+    md = to_markdown(rows)
+    assert len(_front_headings(md)) == 5
+    assert "| small | **openvino int8** | 2.00 | 5.00 | 3.00 | 2.00 | 4.00 |" in md
+    assert "| big | **ort fp32** | 9.00 | 9.00 | 10.00 | – | – |" in md
+    assert md.index("## Fastest runtime per model") < md.index("## test cpu")
 
 
 def test_written_files(tmp_path):
