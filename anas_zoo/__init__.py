@@ -7,7 +7,9 @@
 
 from anas_zoo import bundled as _bundled  # noqa: F401  (registers the bundled CIFAR-10 family)
 from anas_zoo import paper_models as _paper_models  # noqa: F401  (registers the paper models)
+from anas_zoo.data_config import DataConfig, create_transform
 from anas_zoo.flops import count_macs, count_params
+from anas_zoo.pretrained_cfg import PretrainedCfg, resolve_data_config
 from anas_zoo.space import ArchConfig, InvalidArchError, SearchSpace, get_space, list_spaces, register_space
 from anas_zoo.static import StaticNet
 from anas_zoo.store import WeightsError
@@ -18,7 +20,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArchConfig",
+    "DataConfig",
     "InvalidArchError",
+    "PretrainedCfg",
     "SearchSpace",
     "StaticNet",
     "SuperNet",
@@ -26,10 +30,12 @@ __all__ = [
     "WeightsError",
     "count_macs",
     "count_params",
+    "create_transform",
     "get_space",
     "list_models",
     "list_spaces",
     "load",
     "model_info",
     "register_space",
+    "resolve_data_config",
 ]

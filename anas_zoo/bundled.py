@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from itertools import groupby
 
+from anas_zoo.data_config import DataConfig
 from anas_zoo.space import ArchConfig
 from anas_zoo.store import BUNDLED_DIR, FORMAT
 from anas_zoo.zoo import ModelEntry, WeightSpec, register_model
@@ -57,7 +58,7 @@ def entries(records: list[dict]) -> list[ModelEntry]:
             num_classes=record["num_classes"],
             macs=record["macs"],
             params=record["params"],
-            preprocessing=record["preprocessing"],
+            preprocessing=DataConfig.from_dict(record["preprocessing"]),
             weights=tuple(_weight_spec(r) for r in ordered),
             classes=tuple(record["classes"]),
             description=(f"AttentiveNAS CIFAR-10 {record['name'].rsplit('_', 1)[1].upper()} ({record['macs'] / 1e6:.1f} "

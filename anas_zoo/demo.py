@@ -19,6 +19,7 @@ from anas_zoo.bench.stats import summarize
 from anas_zoo.evaluate import eval_batches, evaluate
 from anas_zoo.export import to_onnx
 from anas_zoo.pareto import pareto_front
+from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.timing import collect_samples
 from anas_zoo.train.data import DataError
 from anas_zoo.zoo import list_models, load, model_info
@@ -34,7 +35,7 @@ def _sample_accuracy(model, samples: int, data) -> dict | None:
     """Top-1 on ``samples`` CIFAR-10 test images spread over the split; None when ``data`` is not given and the
     shared copy is not here. Data the user named must be readable: its errors are raised, never replaced."""
     try:
-        batches, _ = eval_batches(model.pretrained_cfg["preprocessing"], data, "test", batch_size=100, limit=samples)
+        batches, _ = eval_batches(resolve_data_config(model), data, "test", batch_size=100, limit=samples)
         return evaluate(model, batches, limit=samples)
     except (DataError, FileNotFoundError):
         if data is not None:
@@ -56,11 +57,11 @@ def run_demo(samples: int = 500, threads: int = 2, iters: int = 50, data=None, o
         sample = _sample_accuracy(model, samples, data)
         if sample is None:  # no CIFAR-10 here: a synthetic batch proves the model runs
             with torch.inference_mode():
-                model(torch.randn(8, 3, model.resolution, model.resolution))
+                model(torch.randn(8, *resolve_data_config(model).input_size))
         eager = _latency(prepare("torch", model, batch=1, resolution=model.resolution, threads=threads).call, iters)
-        rows.append({"name": name, "tag": cfg["tag"], "resolution": model.resolution, "macs": cfg["macs"],
-                     "params": cfg["params"], "test_top1": cfg["metrics"][0]["top1"],
-                     "test_samples": cfg["metrics"][0]["samples"],
+        rows.append({"name": name, "tag": cfg.tag, "resolution": model.resolution, "macs": cfg["macs"],
+                     "params": cfg["params"], "test_top1": cfg.metrics[0]["top1"],
+                     "test_samples": cfg.metrics[0]["samples"],
                      "test_top1_by_tag": {w["tag"]: w["metrics"][0]["top1"] for w in model_info(name)["weights"]},
                      "sample_top1": None if sample is None else sample["top1"],
                      "sample_images": None if sample is None else sample["samples"],

@@ -1,7 +1,8 @@
 """Turn genomes of a trained CIFAR-10 supernet into standalone weight sets that ``anas_zoo.load`` serves.
 
 Per genome: slice it out of the supernet (:meth:`SuperNet.extract`), recalibrate its BN statistics on
-the held-out split the supernet never trained on, round it to its storage dtype, measure top-1/top-5 on
+the held-out split the supernet never trained on (augmented as training augments, so the statistics match what
+the weights were trained under), round it to its storage dtype, measure top-1/top-5 on
 the CIFAR-10 test split with the model's own preprocessing, and save safetensors + the JSON metadata
 record (genome, space, MACs, params, preprocessing, classes, metrics with split and sample count, recipe,
 commit, calibration, licence, dtype, sha256) via :func:`anas_zoo.store.save_weights`.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from anas_zoo.data_config import DataConfig
 from anas_zoo.evaluate import evaluate
 from anas_zoo.fileio import check_output_dir, sha256_of
 from anas_zoo.flops import count
@@ -21,8 +23,7 @@ from anas_zoo.space import ArchConfig
 from anas_zoo.store import check_name_part, read_record, save_weights, stored_tensors
 from anas_zoo.train.calibrate import calibrate_bn
 from anas_zoo.train.checkpoint import load_supernet, read_checkpoint
-from anas_zoo.train.data import CIFAR10_CLASSES, cifar10_loader, cifar10_split, load_cifar10
-from anas_zoo.zoo import cifar10_preprocessing
+from anas_zoo.train.data import CIFAR10_CLASSES, calibration_loader, cifar10_loader, cifar10_split, load_cifar10
 
 OWN_WEIGHTS_LICENSE = "apache-2.0"
 #: What a record's weights are (its ``kind``): sliced out of the supernet as trained (the paper's claim: no
@@ -30,13 +31,9 @@ OWN_WEIGHTS_LICENSE = "apache-2.0"
 SUPERNET_KIND, FINETUNED_KIND = "supernet", "finetuned"
 
 
-def _batches(split: tuple[torch.Tensor, torch.Tensor], resolution: int, batch_size: int, shuffle: bool = False):
-    """Unaugmented batches of a split, preprocessed for a model at ``resolution``.
-
-    Splits are stored class by class, so calibration needs ``shuffle`` (one fixed order): batches of a
-    single class give BN biased per-batch variances and cost 1.5-2 points of test accuracy.
-    """
-    return cifar10_loader(split, batch_size, train=False, resolution=resolution, shuffle=shuffle, seed=0)
+def _batches(split: tuple[torch.Tensor, torch.Tensor], resolution: int, batch_size: int):
+    """Unaugmented batches of a split, in order, preprocessed for a model at ``resolution``."""
+    return cifar10_loader(split, batch_size, train=False, resolution=resolution)
 
 
 def extract_weights(
@@ -99,7 +96,7 @@ def extract_weights(
             "classes": list(CIFAR10_CLASSES),
             "macs": macs,
             "params": params,
-            "preprocessing": cifar10_preprocessing(arch.resolution),
+            "preprocessing": DataConfig.cifar10(arch.resolution).to_dict(),
             "metrics": [metric],
             "calibration": calibration,
             "training": training,
@@ -116,12 +113,11 @@ def calibrate_and_measure(model: torch.nn.Module, resolution: int, splits: dict,
     measure it on the CIFAR-10 test split: (the record's test metric, its calibration entry). Extraction and
     fine-tuning both end here, so every shipped figure is measured the same way on the weights as stored."""
     held_out = len(splits["val"][1])
-    calibrate_bn(model, _batches(splits["val"], resolution, batch_size, shuffle=True),
-                 num_batches=-(-held_out // batch_size))
+    calibrate_bn(model, calibration_loader(splits["val"], batch_size, resolution), num_batches=-(-held_out // batch_size))
     model.load_state_dict(stored_tensors(model.state_dict(), dtype))
     result = evaluate(model, _batches(splits["test"], resolution, batch_size), progress=progress)
     metric = {"dataset": "cifar10", "split": "test", "top1": round(result["top1"], 2),
               "top5": round(result["top5"], 2), "samples": result["samples"], "source": "measured"}
     calibration = {"split": "held-out part of CIFAR-10 train", "images": held_out, "batch_size": batch_size,
-                   "shuffled": True}
+                   "shuffled": True, "augmented": True}
     return metric, calibration

@@ -1,7 +1,7 @@
 """Hugging Face Hub downloads: fetch a published repo's weight set and build its model.
 
 Published repos hold ``config.json`` (a weight record in the local store's format) beside the weights,
-so :func:`anas_zoo.store.load_weights` verifies a download exactly like a local file. Downloads go
+so :func:`anas_zoo.store.read_weights` verifies a download exactly like a local file. Downloads go
 through ``hf_hub_download`` and its cache, so ``HF_HOME`` / ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE`` and
 ``HF_ENDPOINT`` apply as for any Hub library. This module never imports the registry: the registry
 (:mod:`anas_zoo.zoo`) calls it for ``hf-hub:`` names and Hub-hosted weight tags.
@@ -18,6 +18,7 @@ import httpx2
 from huggingface_hub import constants, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError
 
+from anas_zoo.pretrained_cfg import PretrainedCfg
 from anas_zoo.space import SearchSpace, StageSpec, get_space
 from anas_zoo.static import StaticNet
 from anas_zoo.store import WeightsError, load_into, read_record
@@ -160,7 +161,10 @@ def load_from_hub(name: str, pretrained: bool = True, cache_dir=None, token=None
     except (KeyError, TypeError, ValueError) as e:
         raise WeightsError(f"{config}: 'space_spec' does not describe a search space ({e})") from None
     model = StaticNet(record["genome"], space, record["num_classes"], **kwargs)
-    model.pretrained_cfg = {**record, "hub": name}
+    try:
+        model.pretrained_cfg = PretrainedCfg.from_record({**record, "hub": name}, hub_id=name.removeprefix(HUB_PREFIX))
+    except ValueError as e:
+        raise WeightsError(f"{config}: {e}") from None
     if pretrained:
         load_into(model, config)
         model.eval()

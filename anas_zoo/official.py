@@ -1,6 +1,6 @@
 """Import of the authors' released AttentiveNAS / AlphaNet supernet checkpoints (DESIGN.md §6).
 
-Three steps, one function each: :func:`read_checkpoint` reads the ``.pth.tar`` file without running
+Three steps, one function each: :func:`read_official_checkpoint` reads the ``.pth.tar`` file without running
 pickled code (an allow-listed unpickler for the legacy and the zip torch formats);
 :func:`to_ours` / :func:`to_official` translate between the official key layout and our
 :class:`~anas_zoo.supernet.SuperNet`; :func:`import_official` extracts the paper's A-models, recalibrates
@@ -202,7 +202,7 @@ def _read_zip(path: Path) -> tuple[object, set[str]]:
         return unpickler.load(), unpickler.dropped
 
 
-def read_checkpoint(path: str | Path) -> object:
+def read_official_checkpoint(path: str | Path) -> object:
     """The object stored in a torch checkpoint file, read without executing any pickled code.
 
     Tensors, dicts, lists, tuples, numbers and strings come back as they are; any other pickled
@@ -375,7 +375,7 @@ def to_official(supernet: SuperNet) -> dict[str, torch.Tensor]:
 def load_official_supernet(path: str | Path, space: str = "attentivenas") -> SuperNet:
     """A :class:`SuperNet` holding the weights of an official checkpoint file (eval mode)."""
     supernet = SuperNet(space)
-    state = official_state_dict(read_checkpoint(path), where=str(path))
+    state = official_state_dict(read_official_checkpoint(path), where=str(path))
     supernet.load_state_dict(to_ours(state, supernet), strict=True, assign=True)
     return supernet.eval()
 

@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from anas_zoo.fileio import atomic_write, sha256_of
+from anas_zoo.pretrained_cfg import PretrainedCfg
 from anas_zoo.space import ArchConfig
 
 FORMAT = "anas_zoo.weights/1"
@@ -129,7 +130,7 @@ def verify_weights(json_path: str | Path) -> tuple[Path, dict]:
     return weights_path, record
 
 
-def load_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+def read_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """(state_dict, record) of a weight set, after checking the file's sha256 against the record."""
     weights_path, record = verify_weights(json_path)
     try:
@@ -139,10 +140,16 @@ def load_weights(json_path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
 
 
 def load_into(model: torch.nn.Module, json_path) -> dict:
-    """Load a verified weight set into ``model`` strictly; the record's genome must be the model's."""
-    state, record = load_weights(json_path)
+    """Load a verified weight set into ``model`` strictly (the record's genome must be the model's) and merge its
+    record into ``model.pretrained_cfg``; returns the record."""
+    state, record = read_weights(json_path)
     if ArchConfig.from_dict(record["genome"]) != model.arch:
         raise WeightsError(f"weights {json_path} are for genome {record['genome']}, not {model.arch.to_dict()}")
+    previous = getattr(model, "pretrained_cfg", None)
+    try:
+        cfg = PretrainedCfg.from_record({**(previous or {}), **record}, hub_id=previous.hub_id if previous else None)
+    except ValueError as e:
+        raise WeightsError(f"weight metadata {json_path}: {e}") from None
     expected = model.state_dict()
     for key, tensor in state.items():
         if key in expected and expected[key].is_floating_point() != tensor.is_floating_point():
@@ -152,7 +159,7 @@ def load_into(model: torch.nn.Module, json_path) -> dict:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise WeightsError(f"weights {json_path} do not fit the model: {e}") from e
-    model.pretrained_cfg = {**getattr(model, "pretrained_cfg", {}), **record}
+    model.pretrained_cfg = cfg
     return record
 
 

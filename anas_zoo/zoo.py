@@ -10,36 +10,12 @@ import difflib
 import fnmatch
 from dataclasses import dataclass, field
 
+from anas_zoo.data_config import DataConfig
 from anas_zoo.hub_fetch import HubUnavailableError, fetch, load_from_hub
+from anas_zoo.pretrained_cfg import PretrainedCfg
 from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.static import StaticNet
 from anas_zoo.store import WeightsError, find_local, load_into, search_dirs, verify_weights
-from anas_zoo.train.data import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
-
-
-def imagenet_preprocessing(resolution: int) -> dict:
-    """The published evaluation pipeline: resize 256 → centre crop 224 → bicubic resize to ``resolution``."""
-    return {
-        "resize": 256,
-        "crop": 224,
-        "interpolation": "bilinear",
-        "resolution": resolution,
-        "resize_interpolation": "bicubic",
-        "mean": list(IMAGENET_MEAN),
-        "std": list(IMAGENET_STD),
-    }
-
-
-def cifar10_preprocessing(resolution: int) -> dict:
-    """The CIFAR-10 pipeline: 32×32 RGB scaled to [0, 1], standardised, bilinear (antialiased) resize to ``resolution``."""
-    return {
-        "source_size": 32,
-        "interpolation": "bilinear",
-        "antialias": resolution < 32,
-        "resolution": resolution,
-        "mean": list(CIFAR10_MEAN),
-        "std": list(CIFAR10_STD),
-    }
 
 
 class UnknownModelError(ValueError):
@@ -69,7 +45,7 @@ class ModelEntry:
     num_classes: int
     macs: int
     params: int
-    preprocessing: dict
+    preprocessing: DataConfig
     weights: tuple[WeightSpec, ...] = ()
     classes: tuple[str, ...] | None = None
     description: str = ""
@@ -98,7 +74,7 @@ class ModelEntry:
             "num_classes": self.num_classes,
             "macs": self.macs,
             "params": self.params,
-            "preprocessing": self.preprocessing,
+            "preprocessing": self.preprocessing.to_dict(),
             "classes": list(self.classes) if self.classes else None,
             "description": self.description,
             "paper": self.paper,
@@ -107,6 +83,13 @@ class ModelEntry:
             spec = self.weight(tag)
             record.update(tag=spec.tag, license=spec.license, metrics=list(spec.metrics), kind=spec.kind)
         return record
+
+    def pretrained_cfg(self, tag: str | None = None) -> PretrainedCfg:
+        """The typed config of weight tag ``tag`` (default: the first), or of the bare architecture when it has
+        no weights."""
+        if not self.weights:
+            return PretrainedCfg.from_record(self.metadata())
+        return PretrainedCfg.from_record(self.metadata(tag), hub_id=self.weight(tag).hub_repo or None)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -187,7 +170,7 @@ def load(
         entry = get_entry(name)
         _, tag = split_name(name)
         model = StaticNet(entry.arch, entry.space, entry.num_classes, **kwargs)
-        model.pretrained_cfg = entry.metadata(tag) if entry.weights else entry.metadata()
+        model.pretrained_cfg = entry.pretrained_cfg(tag)
         if pretrained:
             load_into(model, resolve_weights(entry, entry.weight(tag)))
             model.eval()

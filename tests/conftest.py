@@ -20,10 +20,20 @@ def _deterministic_torch():
     torch.set_num_threads(2)
 
 
+@pytest.fixture(scope="session")
+def _decoded_data_cache(tmp_path_factory):
+    """One decoded-CIFAR-10 cache for the whole run: decoding the 60,000-image archive takes longer than most
+    tests, and the cache is keyed by the source's identity, so sharing it changes no test's data."""
+    return tmp_path_factory.mktemp("decoded_data")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_store(tmp_path_factory, monkeypatch):
-    """Point the local weight store at a fresh folder so tests never see the user's imported weights."""
-    monkeypatch.setenv("ANAS_ZOO_HOME", str(tmp_path_factory.mktemp("anas_zoo_home")))
+def _isolated_store(tmp_path_factory, monkeypatch, _decoded_data_cache):
+    """Point the local weight store at a fresh folder so tests never see the user's imported weights; its
+    decoded-data folder is the run's shared cache."""
+    home = tmp_path_factory.mktemp("anas_zoo_home")
+    (home / "data").symlink_to(_decoded_data_cache, target_is_directory=True)
+    monkeypatch.setenv("ANAS_ZOO_HOME", str(home))
 
 
 @pytest.fixture(scope="module")

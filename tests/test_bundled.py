@@ -14,6 +14,7 @@ from anas_zoo.cli.train import load_config
 from anas_zoo.evaluate import eval_batches, evaluate
 from anas_zoo.fileio import sha256_of
 from anas_zoo.flops import count_macs
+from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.space import get_space
 from anas_zoo.store import WeightsError
 from anas_zoo.train.data import cifar10_source
@@ -50,7 +51,7 @@ def test_bundled_model_reproduces_its_recorded_test_accuracy(name):
     model = anas_zoo.load(name, pretrained=True)
     assert not model.training
     recorded = model.pretrained_cfg["metrics"][0]
-    batches, split = eval_batches(model.pretrained_cfg["preprocessing"], archive, "test", batch_size=500)
+    batches, split = eval_batches(resolve_data_config(model), archive, "test", batch_size=500)
     result = evaluate(model, batches)
     assert split == "test" and result["samples"] == recorded["samples"] == 10000
     assert abs(result["top1"] - recorded["top1"]) <= 0.3, (result, recorded)

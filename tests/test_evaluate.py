@@ -10,7 +10,8 @@ from torch import nn
 
 from anas_zoo import zoo
 from anas_zoo.cli.zoo import main
-from anas_zoo.evaluate import eval_batches, evaluate
+from anas_zoo.data_config import DataConfig
+from anas_zoo.evaluate import accuracy, as_fractions, eval_batches, evaluate
 from anas_zoo.space import get_space
 from anas_zoo.static import StaticNet
 from anas_zoo.store import save_weights, store_dir
@@ -32,6 +33,14 @@ def test_topk_counts():
     assert limited == {"top1": 50.0, "top5": 100.0, "samples": 2}
     three_classes = evaluate(nn.Identity(), [(logits[:, :3], torch.tensor([0, 1, 2, 2]))])
     assert three_classes == {"top1": 0.0, "top5": 100.0, "samples": 4}
+
+
+def test_any_runtime_is_scored_in_percent_and_stored_scores_as_fractions():
+    """``accuracy`` takes any batch -> logits function (an ONNX or OpenVINO runner as well as a model)."""
+    logits, labels = torch.eye(4)[[0, 1, 3, 3]], torch.tensor([0, 1, 2, 3])
+    result = accuracy(lambda x: x * 2, [(logits, labels)])
+    assert result == {"top1": 75.0, "top5": 100.0, "samples": 4}
+    assert as_fractions(result) == {"top1": 0.75, "top5": 1.0, "samples": 4}
 
 
 def test_no_samples_is_an_error():
@@ -101,7 +110,7 @@ def tiny_cifar(monkeypatch):
 def cifar_model(monkeypatch):
     """A CIFAR-10-space model registered for this test only."""
     space = get_space("cifar10")
-    preprocessing = {"resolution": 24, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+    preprocessing = DataConfig(resolution=24, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     reference = zoo.get_entry("attentivenas_a0")
     spec = replace(reference.weights[0], tag="test", license="apache-2.0")
     entry = zoo.ModelEntry(name="eval_test_cifar", arch=space.min_arch(), space="cifar10", num_classes=10,
@@ -129,6 +138,20 @@ def test_cli_eval_cifar(tiny_cifar, cifar_model, capsys):
     assert main(["eval", cifar_model.name, "--data", "cifar.tar.xz", "--split", "val", "--json"]) == 0
     held_out = json.loads(capsys.readouterr().out)
     assert held_out["samples"] == 10 and held_out["split"] == "val"
+
+
+def test_cli_eval_takes_cifar10_from_the_data_setting(tiny_cifar, cifar_model, capsys, monkeypatch):
+    _store_biased(cifar_model.name, "test", [3, 4, 5, 6, 7])
+    monkeypatch.setenv("ANAS_ZOO_DATA", "from-setting.tar.xz")
+    assert main(["eval", cifar_model.name, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["data"], result["top1"], result["samples"]) == ("from-setting.tar.xz", 10.0, 20)
+    monkeypatch.delenv("ANAS_ZOO_DATA")
+    assert main(["eval", cifar_model.name]) == 1
+    assert "pass --data PATH or set ANAS_ZOO_DATA" in capsys.readouterr().err
+    _store_biased("attentivenas_a1", "in1k", [0])
+    assert main(["eval", "attentivenas_a1"]) == 2  # ImageNet models have no default folder
+    assert "pass --data DIR" in capsys.readouterr().err
 
 
 def test_cli_eval_errors(tmp_path, capsys):

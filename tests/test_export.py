@@ -110,7 +110,7 @@ def test_metadata_props_and_sidecar_describe_the_model(exported):
     assert meta["model_name"] == DYNAMO_MODEL and meta["precision"] == "fp32" and meta["opset"] == 18
     assert anas_zoo.ArchConfig.from_dict(meta["genome"]) == entry.arch
     assert (meta["macs"], meta["params"]) == (entry.macs, entry.params)
-    assert meta["preprocessing"]["mean"] == list(entry.preprocessing["mean"])
+    assert meta["preprocessing"]["mean"] == list(entry.preprocessing.mean)
     assert meta["preprocessing"]["resolution"] == entry.arch.resolution
     assert set(meta["versions"]) == {"anas_zoo", "torch", "onnx", "onnxruntime"}
     assert meta["versions"]["torch"] == torch.__version__

@@ -78,8 +78,8 @@ def test_int8_bundled_model_keeps_top1(tmp_path):
     assert report.passed is True and report.quantization["calib_samples"] == 64
     accuracy = report.validation["accuracy"]
     assert {label: a["samples"] for label, a in accuracy.items()} == {"fp32": 200, "int8": 200}
-    assert accuracy["fp32"]["top1"] > 0.5  # the trained weights, not random ones
-    assert round(accuracy["fp32"]["top1"] - accuracy["int8"]["top1"], 6) <= 0.02  # at most 4 of the 200 images
+    assert accuracy["fp32"]["top1"] > 50  # the trained weights, not random ones (top-1 in %)
+    assert round(accuracy["fp32"]["top1"] - accuracy["int8"]["top1"], 6) <= 2  # at most 4 of the 200 images
     assert report.size_bytes < 0.5 * (report.metadata["params"] * 4)  # int8 weights, not float32 ones
     assert read_metadata(report.path)["precision"] == "int8"
 

@@ -13,6 +13,7 @@ from train_helpers import TINY, tiny_cifar10_checkpoint
 import anas_zoo
 from anas_zoo import bundled, store, zoo
 from anas_zoo.cli.zoo import main
+from anas_zoo.data_config import DataConfig
 from anas_zoo.evaluate import eval_batches, evaluate
 from anas_zoo.extract import extract_weights
 from anas_zoo.fileio import sha256_of
@@ -20,7 +21,7 @@ from anas_zoo.flops import count
 from anas_zoo.static import StaticNet
 from anas_zoo.train.calibrate import calibrate_bn
 from anas_zoo.train.checkpoint import read_checkpoint
-from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
+from anas_zoo.train.data import calibration_loader, cifar10_split, load_cifar10
 
 RECIPE = {"config": {"data": "cifar10", "holdout_fraction": 0.5, "seed": 3, "sampler": "bestup"}, "step": 42,
           "source": {"commit": "abc123", "dirty": False}, "train_seconds": 7.5,
@@ -59,15 +60,16 @@ def test_extracted_weights_carry_a_complete_record_and_reproduce_it(setup, tmp_p
         assert (metric["dataset"], metric["split"], metric["samples"], metric["source"]) == ("cifar10", "test", 60,
                                                                                              "measured")
 
-        # The stored BN statistics are those of a calibration on the whole held-out split ...
+        # The stored BN statistics are those of a calibration on the whole held-out split, augmented as in training ...
+        assert record["calibration"]["augmented"] is True
         model = StaticNet(arch, TINY, 10)
         loaded = zoo.load_into(model, out / f"{stem}.json")
         expected = net.extract(arch)
-        calibrate_bn(expected, cifar10_loader(splits["val"], 16, train=False, resolution=arch.resolution, shuffle=True), 2)
+        calibrate_bn(expected, calibration_loader(splits["val"], 16, arch.resolution), 2)
         for key, value in expected.state_dict().items():
             assert torch.equal(model.state_dict()[key], value), key
         # ... and the recorded accuracy is what the public evaluation path measures with the record's preprocessing.
-        batches, split = eval_batches(loaded["preprocessing"], data, "test", batch_size=7)
+        batches, split = eval_batches(DataConfig.from_dict(loaded["preprocessing"]), data, "test", batch_size=7)
         result = evaluate(model, batches)
         assert split == "test" and round(result["top1"], 2) == metric["top1"] and result["samples"] == 60
 
@@ -126,7 +128,7 @@ def test_cli_float16_family_is_extracted_from_the_slimmed_supernet_it_ships_with
         # The recorded accuracy is that of the float16 weights as loaded, not of the float32 model before rounding.
         model = StaticNet(arch, TINY, 10)
         loaded = zoo.load_into(model, out / f"{record['name']}.t.json")
-        batches, _ = eval_batches(loaded["preprocessing"], data, "test", batch_size=7)
+        batches, _ = eval_batches(DataConfig.from_dict(loaded["preprocessing"]), data, "test", batch_size=7)
         assert round(evaluate(model, batches)["top1"], 2) == record["metrics"][0]["top1"]
 
     with pytest.raises(SystemExit) as usage:

@@ -11,6 +11,7 @@ from train_helpers import TINY, tiny_cifar10_checkpoint
 import anas_zoo
 from anas_zoo import bundled, store, zoo
 from anas_zoo.cli.zoo import main
+from anas_zoo.data_config import DataConfig
 from anas_zoo.evaluate import eval_batches, evaluate
 from anas_zoo.extract import extract_weights
 from anas_zoo.train.checkpoint import CheckpointError
@@ -67,7 +68,7 @@ def test_finetuned_member_is_a_second_weight_set_with_its_kind_lineage_and_measu
     assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), start.state_dict().values()))
     stored = load_file(weights / "ft_tiny_a0.cifar10_ft.safetensors")
     assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
-    batches, _ = eval_batches(record["preprocessing"], data, "test", batch_size=7)
+    batches, _ = eval_batches(DataConfig.from_dict(record["preprocessing"]), data, "test", batch_size=7)
     metric = record["metrics"][0]
     assert round(evaluate(model, batches)["top1"], 2) == metric["top1"] and metric["samples"] == 60
     info = anas_zoo.model_info("ft_tiny_a0")

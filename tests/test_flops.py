@@ -3,7 +3,7 @@ import random
 import pytest
 
 from anas_zoo.flops import count, fvcore_macs, layer_costs
-from anas_zoo.paper_models import _PAPER_TABLE
+from anas_zoo.paper_models import PAPER_MODELS
 from anas_zoo.space import ATTENTIVENAS
 from anas_zoo.static import StaticNet
 from anas_zoo.zoo import get_entry
@@ -18,7 +18,7 @@ def test_golden_smallest_and_largest():
     assert count(SPACE.max_arch())[0] / 1e6 == pytest.approx(1939.34, abs=0.05)
 
 
-@pytest.mark.parametrize("name", list(_PAPER_TABLE))
+@pytest.mark.parametrize("name", [m.name for m in PAPER_MODELS])
 def test_paper_models_round_to_published_mflops(name):
     assert round(count(get_entry(name).arch)[0] / 1e6) == PUBLISHED_MFLOPS[name]
 

@@ -30,10 +30,11 @@ from anas_zoo import hub, hub_fetch, store
 from anas_zoo import space as space_module
 from anas_zoo import zoo as zoo_module
 from anas_zoo.cli.zoo import main
+from anas_zoo.data_config import DataConfig
 from anas_zoo.flops import count
 from anas_zoo.space import SearchSpace, StageSpec, register_space
 from anas_zoo.store import WeightsError
-from anas_zoo.zoo import ModelEntry, WeightSpec, get_entry, imagenet_preprocessing, load, load_into, register_model
+from anas_zoo.zoo import ModelEntry, WeightSpec, get_entry, load, load_into, register_model
 
 TESTS_DIR = Path(__file__).resolve().parent
 NAME = "hubtest_tiny"
@@ -67,7 +68,7 @@ def tiny_entry() -> ModelEntry:
     macs, params = count(arch, TINY_SPACE, 10, arch.resolution)
     return ModelEntry(
         name=NAME, arch=arch, space=TINY_SPACE.name, num_classes=10, macs=macs, params=params,
-        preprocessing=imagenet_preprocessing(arch.resolution), description="A tiny test network.",
+        preprocessing=DataConfig.imagenet(arch.resolution), description="A tiny test network.",
         weights=(
             WeightSpec("own", "Apache-2.0", (MEASURED,), "train it with anas-train", hub_repo=REPO),
             WeightSpec("imported", "cc-by-nc-4.0", ({**MEASURED, "source": "reported"},), "import it"),

@@ -22,7 +22,7 @@ from anas_zoo.official import (
     import_official,
     key_map,
     official_state_dict,
-    read_checkpoint,
+    read_official_checkpoint,
     target_name,
     to_official,
     to_ours,
@@ -88,7 +88,7 @@ def test_reader_drops_pickled_objects_and_keeps_tensors(tmp_path, zip_format):
     path = tmp_path / "small.pth.tar"
     save_official(state, path, zip_format)
     with pytest.warns(UserWarning, match="argparse.Namespace"):
-        obj = read_checkpoint(path)
+        obj = read_official_checkpoint(path)
     assert obj["epoch"] == 359 and "argparse.Namespace" in repr(obj["args"])
     loaded = official_state_dict(obj)
     assert set(loaded) == set(state)
@@ -112,7 +112,7 @@ def test_malicious_payload_is_not_executed(tmp_path, zip_format):
     torch.save({"state_dict": {"w": torch.ones(2)}, "x": _Payload(marker)}, path,
                _use_new_zipfile_serialization=zip_format)
     with pytest.warns(UserWarning, match=r"(posix|nt)\.system"):
-        obj = read_checkpoint(path)
+        obj = read_official_checkpoint(path)
     assert not marker.exists()
     assert torch.equal(obj["state_dict"]["w"], torch.ones(2))
 
@@ -122,7 +122,7 @@ def test_plain_malicious_pickle_is_rejected_unexecuted(tmp_path):
     path = tmp_path / "evil.pkl"
     path.write_bytes(pickle.dumps(_Payload(marker), protocol=2))
     with pytest.raises(OfficialCheckpointError, match="not a readable torch checkpoint"):
-        read_checkpoint(path)
+        read_official_checkpoint(path)
     assert not marker.exists()
 
 
@@ -131,14 +131,14 @@ def test_not_a_checkpoint(tmp_path, content):
     path = tmp_path / "file.pth.tar"
     path.write_bytes(content)
     with pytest.raises(OfficialCheckpointError, match="not a readable torch checkpoint"):
-        read_checkpoint(path)
+        read_official_checkpoint(path)
 
 
 def test_truncated_legacy_file_is_rejected(official_file, tmp_path):
     path = tmp_path / "truncated.pth.tar"
     path.write_bytes(official_file.read_bytes()[:-1000])
     with pytest.raises(OfficialCheckpointError, match="truncated"):
-        read_checkpoint(path)
+        read_official_checkpoint(path)
 
 
 def test_missing_key_is_named(supernet):

@@ -269,6 +269,13 @@ def test_cli_rejects_bad_usage_with_one_line(tmp_path, capsys, argv, message):
     assert __import__("re").search(message, err), err
 
 
+def test_cli_without_data_says_how_to_give_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ANAS_ZOO_DATA", raising=False)
+    code = search_main(["--supernet", str(tmp_path / "s.json"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and "pass --data PATH or set ANAS_ZOO_DATA" in err and "\n" not in err.strip()
+
+
 def test_cli_names_a_missing_checkpoint(tmp_path, capsys):
     code = search_main(["--supernet", str(tmp_path / "missing.json"), "--data", str(tmp_path)])
     err = capsys.readouterr().err

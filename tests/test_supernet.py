@@ -7,14 +7,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from anas_zoo.paper_models import _PAPER_TABLE
+from anas_zoo.paper_models import PAPER_MODELS
 from anas_zoo.space import ATTENTIVENAS, ArchConfig
 from anas_zoo.static import MBConv, SqueezeExcite, StaticNet
 from anas_zoo.supernet import SuperNet
 from anas_zoo.zoo import get_entry
 
 SPACE = ATTENTIVENAS
-PAPER = [get_entry(name).arch for name in _PAPER_TABLE]
+PAPER = [get_entry(m.name).arch for m in PAPER_MODELS]
 
 
 def max_diff(supernet, arch, batch, resolution):
@@ -27,7 +27,7 @@ def max_diff(supernet, arch, batch, resolution):
 
 @pytest.mark.parametrize("batch, own_resolution", [(1, True), (3, False)])
 @pytest.mark.parametrize("arch", [SPACE.min_arch(), SPACE.max_arch(), *PAPER],
-                         ids=["min", "max", *_PAPER_TABLE])
+                         ids=["min", "max", *(m.name for m in PAPER_MODELS)])
 def test_extracted_model_equals_supernet(supernet, arch, batch, own_resolution):
     # Batch 1 at the genome's own resolution; batch 3 at 64 px to keep the suite fast.
     assert max_diff(supernet, arch, batch, arch.resolution if own_resolution else 64) <= 1e-5

@@ -10,6 +10,8 @@ from anas_zoo.train.data import (
     CIFAR10_CLASSES,
     DataError,
     TensorLoader,
+    calibration_loader,
+    cifar10_loader,
     cifar10_split,
     data_dir,
     image_folder_loader,
@@ -28,7 +30,8 @@ def make_cifar_folder(root, per_class=2):
     return root
 
 
-def test_folder_and_archive_decode_to_the_same_cached_tensors(tmp_path):
+def test_folder_and_archive_decode_to_the_same_cached_tensors(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANAS_ZOO_HOME", str(tmp_path / "home"))  # an empty cache: this test counts its files
     folder = make_cifar_folder(tmp_path / "cifar")
     data = load_cifar10(folder)
     images, labels = data["train"]
@@ -89,6 +92,20 @@ def test_crop_flip_moves_pixels_as_drawn():
     assert torch.equal(flipped, image.flip(3))
     shifted = random_crop_flip(image, torch.tensor([[3, 2, 0]]), padding=2)
     assert torch.equal(shifted[0, 0, :3], image[0, 0, 1:]) and shifted[0, 0, 3].sum() == 0
+
+
+def test_calibration_batches_hold_every_image_once_augmented_as_in_training():
+    images = torch.randint(1, 256, (10, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(10)
+    batches = list(calibration_loader((images, labels), 4))
+    assert [len(y) for _, y in batches] == [4, 4, 2] and sorted(torch.cat([y for _, y in batches]).tolist()) == list(range(10))
+    again = list(calibration_loader((images, labels), 4))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(batches, again))  # fixed draws: every candidate sees the same
+    plain = list(cifar10_loader((images, labels), 4, train=False, shuffle=True))
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(batches, plain))  # same order as the unaugmented loader ...
+    x, plain_x = torch.cat([x for x, _ in batches]), torch.cat([x for x, _ in plain])
+    padded = x == x.amin()  # ... with training's zero-padded borders (the images themselves hold no 0)
+    assert not torch.equal(x, plain_x) and padded.any() and not (plain_x == x.amin()).any()
 
 
 def test_loader_resumes_mid_epoch_and_ranks_shard_the_global_batch():

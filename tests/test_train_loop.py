@@ -203,7 +203,7 @@ def test_evaluate_subnet_calibrates_bn_then_scores(tmp_path):
     data = synthetic_data()
     trainer.model.train()
     result = evaluate_subnet(trainer.model, TINY.min_arch(), data["calib_loader"](), data["val_loader"](), 2)
-    assert result["samples"] == 96 and 0.0 <= result["top1"] <= result["top5"] <= 1.0
+    assert result["samples"] == 96 and 0.0 <= result["top1"] <= result["top5"] <= 100.0  # in %, as every accuracy
     assert bn.running_mean.abs().max() < 50 and int(bn.num_batches_tracked) == 2
     assert trainer.model.training and trainer.model.active_arch == TINY.min_arch()
 

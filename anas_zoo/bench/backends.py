@@ -25,6 +25,7 @@ from anas_zoo.export import executorch as executorch_export
 from anas_zoo.export import openvino as openvino_export
 from anas_zoo.export import to_onnx
 from anas_zoo.export.pipeline import check_installed
+from anas_zoo.export.session import ProviderUnavailableError, ort_session
 from anas_zoo.timing import timed
 
 BACKENDS = ("torch", "torch-compile", "ort", "openvino", "executorch")
@@ -167,27 +168,12 @@ def _jsonable(value):
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
-def ort_session(path: Path, threads: int, device: str):
-    """An ONNX Runtime session with fixed intra-op threads, one inter-op thread and sequential execution."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if device == "cuda":
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise UnsupportedConfig("device 'cuda' requested but this onnxruntime has no CUDAExecutionProvider")
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    else:
-        providers = ["CPUExecutionProvider"]
-    return ort.InferenceSession(str(path), options, providers=providers)
-
-
 def timed_session(path: Path, x: torch.Tensor, threads: int = 1, device: str = "cpu"):
     """(call, session): ``call()`` runs the ONNX file at ``path`` on ``x`` once and returns its latency in ms."""
-    session = ort_session(path, threads, device)
+    try:
+        session = ort_session(path, threads, device)
+    except ProviderUnavailableError as e:
+        raise UnsupportedConfig(str(e)) from None
     inp = session.get_inputs()[0]
     feed = {inp.name: x.numpy().astype(_ORT_DTYPES.get(inp.type, np.float32))}
 

@@ -69,10 +69,10 @@ def _summary(report: ExportReport) -> str:
                          f"mean {row['mean_abs_diff']:.3g} top-1 agreement {row['top1_agreement']:.0%} "
                          f"{'ok' if row['passed'] else 'FAILED'}")
         for label, acc in report.validation.get("accuracy", {}).items():
-            lines.append(f"  accuracy {label}: top-1 {acc['top1']:.2%} on {acc['samples']} images")
+            lines.append(f"  accuracy {label}: top-1 {acc['top1']:.2f} % on {acc['samples']} images")
         if len(report.validation.get("accuracy", {})) == 2:
             top1 = [acc["top1"] for acc in report.validation["accuracy"].values()]
-            lines.append(f"  accuracy drop {100 * (top1[0] - top1[1]):.2f} points")
+            lines.append(f"  accuracy drop {top1[0] - top1[1]:.2f} points")
         for label, lat in report.validation.get("latency_ms", {}).items():
             lines.append(f"  latency  {label}: {lat['median']:.2f} ms median (batch {lat['batch']}, "
                          f"{lat['threads']} threads)")

@@ -33,7 +33,7 @@ from anas_zoo.search.latency_model import LatencyModel
 from anas_zoo.search.pareto_archive import write_pareto
 from anas_zoo.space import list_spaces
 from anas_zoo.train.checkpoint import load_supernet, read_checkpoint
-from anas_zoo.train.data import cifar10_split, load_cifar10
+from anas_zoo.train.data import cifar10_source, cifar10_split, load_cifar10
 
 STATE_FILE = "search_state.json"
 RESCORE_FILE = "family_rescores.json"
@@ -51,7 +51,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="anas-search", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--supernet", required=True, help="trained supernet checkpoint")
-    p.add_argument("--data", required=True, help="CIFAR-10 archive or folder (train/ is split; test/ is never used)")
+    p.add_argument("--data", help="CIFAR-10 archive or folder (default: $ANAS_ZOO_DATA; train/ is split, test/ is "
+                                  "never used)")
     p.add_argument("--space", help="search space preset (default: the supernet's; must match it)")
     p.add_argument("--min-macs", type=float, metavar="MMACS", help="lower MACs bound in millions (default: smallest)")
     p.add_argument("--max-macs", type=float, metavar="MMACS", help="upper MACs bound in millions (default: largest)")
@@ -149,6 +150,7 @@ def _search(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     check_output_dir(args.out, "--out")
+    args.data = cifar10_source(args.data)  # before the slow work: no --data and no $ANAS_ZOO_DATA is one line
     supernet = load_supernet(args.supernet).to(args.device).eval()
     recipe = _training_config(args.supernet)
     if recipe.get("data", "cifar10") != "cifar10":

@@ -7,6 +7,7 @@ import sys
 import warnings
 
 from anas_zoo.cli.common import EXIT_FAILED, EXIT_USAGE, device_argument, fail, non_negative_int, print_json, run
+from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.store import STORAGE_DTYPES
 from anas_zoo.zoo import list_models, load, model_info
 
@@ -156,13 +157,18 @@ def _import_official(args: argparse.Namespace) -> int | None:
         print(f"{w['name']:<32} {w['calibration']:<13} {w['path']}")
 
 
-def _eval(args: argparse.Namespace) -> None:
+def _eval(args: argparse.Namespace) -> int | None:
     """Top-1/top-5 of a pretrained model on a dataset, with the model's recorded preprocessing."""
-    from anas_zoo.evaluate import eval_batches, evaluate
+    from anas_zoo.evaluate import eval_batches, evaluate, uses_image_folder
+    from anas_zoo.train.data import cifar10_source
 
     model = load(args.name, pretrained=True)
-    batches, split = eval_batches(model.pretrained_cfg["preprocessing"], args.data, args.split, args.batch_size,
-                                  args.limit, args.workers)
+    config = resolve_data_config(model)
+    if args.data is None:
+        if uses_image_folder(config):
+            return fail(f"{args.name} is evaluated on an ImageNet-style folder: pass --data DIR", EXIT_USAGE)
+        args.data = cifar10_source(None)  # $ANAS_ZOO_DATA, or one line saying how to set it
+    batches, split = eval_batches(config, args.data, args.split, args.batch_size, args.limit, args.workers)
     result = {"name": args.name, "data": str(args.data), "split": split,
               **evaluate(model, batches, args.device, limit=args.limit, progress=not args.json)}
     if args.json:
@@ -336,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="top-1/top-5 of a pretrained model on ImageNet-style or CIFAR-10 data")
     p.add_argument("name", help="registered model name, optionally with a weight tag (name.tag)")
-    p.add_argument("--data", required=True, help="ImageNet-style folder (or its parent) or the CIFAR-10 archive/folder")
+    p.add_argument("--data", help="ImageNet-style folder (or its parent) or the CIFAR-10 archive/folder (CIFAR-10 "
+                                  "models: default $ANAS_ZOO_DATA)")
     p.add_argument("--split", choices=("test", "val"), help="split (default: val for ImageNet, test for CIFAR-10)")
     p.add_argument("--batch-size", type=_positive_int, default=50, help="images per batch (default 50)")
     p.add_argument("--limit", type=_positive_int, help="evaluate only this many images (an evenly spread subset)")

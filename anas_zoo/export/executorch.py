@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from anas_zoo.data_config import DataConfig
 from anas_zoo.export.errors import ExportError
 from anas_zoo.export.pipeline import (
     ExportReport,
@@ -37,6 +38,7 @@ from anas_zoo.export.pipeline import (
     writable_folder,
 )
 from anas_zoo.export.quantize import load_images
+from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet
 
 PRECISIONS = ("fp32", "int8")
@@ -76,7 +78,7 @@ def _capture(net: torch.nn.Module, resolution: int) -> torch.export.ExportedProg
     return torch.export.export(net, (example,), dynamic_shapes=({0: batch},))
 
 
-def _quantize(folded: torch.nn.Module, resolution: int, calib_data, metadata: dict, samples: int):
+def _quantize(folded: torch.nn.Module, resolution: int, calib_data, config: DataConfig, samples: int):
     """(int8 exported program, what was done, the calibration images): XNNPACK PT2E static quantization."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
@@ -84,7 +86,7 @@ def _quantize(folded: torch.nn.Module, resolution: int, calib_data, metadata: di
     )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    images, _ = load_images(calib_data, metadata, samples, split="train")
+    images, _ = load_images(calib_data, config, samples, split="train")
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
     observed = prepare_pt2e(_capture(folded, resolution).module(), quantizer)
     with torch.no_grad():
@@ -194,8 +196,8 @@ def to_executorch(
         try:
             if precision == "int8":
                 step("int8 calibration")
-                program, report.quantization, real = _quantize(folded, net.resolution, calib_data, report.metadata,
-                                                               calib_samples)
+                program, report.quantization, real = _quantize(folded, net.resolution, calib_data,
+                                                               resolve_data_config(net), calib_samples)
             else:
                 program = _capture(folded, net.resolution)
             step("lower")

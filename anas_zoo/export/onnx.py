@@ -38,12 +38,14 @@ from anas_zoo.export.pipeline import (
     parity_failure,
     publish,
     resolve_model,
+    runtime_accuracy,
     staging,
     writable_folder,
 )
 from anas_zoo.export.portable import canonicalize, portability_problems
-from anas_zoo.export.quantize import accuracy, latency_ms, load_images, quantize_int8
+from anas_zoo.export.quantize import latency_ms, load_images, quantize_int8
 from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME, ort_session
+from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet
 
 log = logging.getLogger("anas_zoo.export")
@@ -336,7 +338,7 @@ def to_onnx(
         if precision == "int8":
             step("int8 calibration")
             final_model, report.quantization, real = quantize_int8(
-                fp32_path, workdir / "int8.onnx", calib_data, cfg=metadata, samples=calib_samples,
+                fp32_path, workdir / "int8.onnx", calib_data, config=resolve_data_config(net), samples=calib_samples,
                 exclude_nodes=exclude_nodes, batch=None if dynamic_batch else batch)
         elif precision == "fp16":
             step("fp16")
@@ -350,18 +352,18 @@ def to_onnx(
 
         if check:
             step("check")
-            report.validation = _check_file(staged, net, report, atol, real, eval_data, eval_samples, fp32_path,
-                                            metadata)
+            report.validation = _check_file(staged, net, report, atol, real, eval_data, eval_samples, fp32_path)
             report.passed = report.validation["passed"]
         return publish(report, {staged: path}, SIDECAR_FORMAT, keep_failed, _failure_summary, start)
 
 
 def _check_file(staged: Path, net: StaticNet, report: ExportReport, atol: float, real, eval_data, eval_samples,
-                fp32_path: Path, metadata: dict) -> dict:
+                fp32_path: Path) -> dict:
     """Validation of the staged file, plus accuracy on labelled data and int8 vs fp32 latency when asked."""
     batches = CHECK_BATCHES if report.dynamic_batch else (report.batch,)
+    config = resolve_data_config(net)
     if real is None and eval_data is not None:
-        real = load_images(eval_data, metadata, max(batches), split="test")[0]
+        real = load_images(eval_data, config, max(batches), split="test")[0]
     validation = validate(staged, net, precision=report.precision, atol=atol, batches=batches,
                           resolution=net.resolution, num_classes=net.num_classes, dynamic=report.dynamic_batch,
                           real=real)
@@ -370,7 +372,7 @@ def _check_file(staged: Path, net: StaticNet, report: ExportReport, atol: float,
     if eval_data is not None:
         files = {"fp32": fp32_path, report.precision: staged}
         validation["accuracy"] = {
-            label: accuracy(ort_runner(file), eval_data, metadata, eval_samples, batch=report.batch)
+            label: runtime_accuracy(ort_runner(file), eval_data, config, eval_samples, batch=report.batch)
             for label, file in files.items()
         }
     if report.precision == "int8":

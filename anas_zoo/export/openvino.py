@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from anas_zoo.data_config import DataConfig
 from anas_zoo.export.errors import ExportError
 from anas_zoo.export.onnx import DEFAULT_OPSET, export_graph
 from anas_zoo.export.pipeline import (
@@ -38,6 +39,7 @@ from anas_zoo.export.pipeline import (
 )
 from anas_zoo.export.quantize import load_images
 from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME
+from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -102,10 +104,10 @@ def _stdout_to_stderr():
             handler.setStream(stream)
 
 
-def _quantize(ov_model, calib_data, metadata: dict, samples: int):
+def _quantize(ov_model, calib_data, config: DataConfig, samples: int):
     """(int8 ``ov.Model``, what was done, the calibration images): NNCF post-training quantization."""
     nncf = require("nncf", "openvino")
-    images, _ = load_images(calib_data, metadata, samples, split="train")
+    images, _ = load_images(calib_data, config, samples, split="train")
     dataset = nncf.Dataset([images[i : i + 1] for i in range(len(images))])
     with _stdout_to_stderr():
         quantized = nncf.quantize(ov_model, dataset, preset=nncf.QuantizationPreset.MIXED, subset_size=len(images))
@@ -188,8 +190,8 @@ def to_openvino(
         final_model, real = fp32_model, None
         if precision == "int8":
             step("int8 calibration")
-            final_model, report.quantization, real = _quantize(fp32_model.clone(), calib_data, report.metadata,
-                                                               calib_samples)
+            final_model, report.quantization, real = _quantize(fp32_model.clone(), calib_data,
+                                                               resolve_data_config(net), calib_samples)
         for key, value in metadata_strings(report.metadata).items():
             final_model.set_rt_info(value, [RT_INFO_KEY, key])
         staged_xml = workdir / xml.name

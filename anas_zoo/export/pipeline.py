@@ -28,18 +28,22 @@ import torch
 from tqdm import tqdm
 
 from anas_zoo import flops
+from anas_zoo.data_config import DataConfig
+from anas_zoo.evaluate import accuracy
 from anas_zoo.export.errors import ExportError
 from anas_zoo.export.fold import fold_batchnorm
-from anas_zoo.export.quantize import accuracy, check_data_source, load_images
+from anas_zoo.export.quantize import check_data_source, image_batches, load_images
 from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME
 from anas_zoo.fileio import folder_lock, sha256_of
+from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet
-from anas_zoo.zoo import find_weights, get_entry, imagenet_preprocessing, load, load_into, split_name
+from anas_zoo.zoo import find_weights, get_entry, load, load_into, split_name
 
 log = logging.getLogger("anas_zoo.export")
 
 MAX_RESOLUTION = 1024
 CHECK_BATCHES = (1, 3)
+EVAL_BATCH = 50
 
 
 class ExportCheckError(ExportError):
@@ -193,16 +197,17 @@ def resolve_model(
         name = name or model
     elif isinstance(model, StaticNet):
         net = copy.deepcopy(model)
-        cfg = getattr(net, "pretrained_cfg", {})
-        weights = "loaded" if "sha256" in cfg else "user-supplied"
-        name = name or cfg.get("name") or "staticnet"
+        cfg = getattr(net, "pretrained_cfg", None)
+        weights = "loaded" if cfg is not None and cfg.sha256 else "user-supplied"
+        name = name or (cfg.name if cfg is not None else "staticnet")
     else:
         raise ExportError(f"model must be a registered model name or a StaticNet, got {type(model).__name__}")
     if resolution is not None and resolution != net.resolution:
         check_resolution(resolution, net.space)
         resized = StaticNet(net.arch, net.space, net.num_classes, resolution=resolution)
         resized.load_state_dict(net.state_dict(), strict=True)
-        resized.pretrained_cfg = dict(getattr(net, "pretrained_cfg", {}))
+        if hasattr(net, "pretrained_cfg"):
+            resized.pretrained_cfg = net.pretrained_cfg
         net = resized
     if checkpoint is not None:
         record = load_into(net, _checkpoint_record(checkpoint))
@@ -242,8 +247,6 @@ def build_metadata(net: StaticNet, cfg: dict, name: str, weights: str, precision
     ``runtimes`` names extra packages (``openvino``, ``executorch``) whose versions made the file.
     """
     macs, params = flops.count(net.arch, net.space, net.num_classes, net.resolution)
-    preprocessing = dict(cfg.get("preprocessing") or imagenet_preprocessing(net.resolution))
-    preprocessing["resolution"] = net.resolution
     if license is None:
         license = cfg.get("license", "unspecified") if weights != "random-init" else "apache-2.0 (random weights)"
     return {
@@ -255,7 +258,7 @@ def build_metadata(net: StaticNet, cfg: dict, name: str, weights: str, precision
         "resolution": net.resolution,
         "num_classes": net.num_classes,
         "class_labels": list(cfg["classes"]) if cfg.get("classes") else None,
-        "preprocessing": preprocessing,
+        "preprocessing": resolve_data_config(net).to_dict(),
         "macs": macs,
         "params": params,
         "precision": precision,
@@ -337,17 +340,31 @@ def check_runtime(run: Callable[[np.ndarray], np.ndarray], fp32_run: Callable[[n
                   eval_data, eval_samples: int, structure: list[str]) -> dict:
     """Validation of a non-ONNX file: its signature ``structure`` problems, :func:`parity` at batch 1 and 3,
     and, with ``eval_data``, top-1 of the fp32 graph and of the exported precision on its test split."""
+    config = resolve_data_config(reference)
     if real is None and eval_data is not None:
-        real = load_images(eval_data, report.metadata, max(CHECK_BATCHES), split="test")[0]
+        real = load_images(eval_data, config, max(CHECK_BATCHES), split="test")[0]
     rows, ran_ok = parity(run, reference, precision=report.precision, atol=atol, batches=CHECK_BATCHES,
                           resolution=report.resolution, real=real)
     validation = {"structure": structure, "parity": rows, "atol": atol if report.precision == "fp32" else None,
                   "passed": ran_ok and not structure}
     if eval_data is not None:
         runs = {"fp32": fp32_run, report.precision: run}
-        validation["accuracy"] = {label: accuracy(r, eval_data, report.metadata, eval_samples)
+        validation["accuracy"] = {label: runtime_accuracy(r, eval_data, config, eval_samples)
                                   for label, r in runs.items()}
     return validation
+
+
+def runtime_accuracy(run: Callable[[np.ndarray], np.ndarray], eval_data, config: DataConfig, samples: int,
+                     batch: int | None = None) -> dict:
+    """:func:`~anas_zoo.evaluate.accuracy` (%) of ``run`` (a float32 NCHW array -> logits, any runtime) on up to
+    ``samples`` labelled images of ``eval_data`` (CIFAR-10: its test split), prepared with ``config``.
+    ``batch`` is a fixed-batch graph's batch (a smaller last batch is left out), None for a free one."""
+    if batch is not None and samples < batch:
+        raise ExportError(f"{samples} evaluation images make no batch of {batch} for this fixed-batch graph")
+    batches = image_batches(eval_data, config, samples, "test", batch or EVAL_BATCH)
+    if batch is not None:
+        batches = ((x, y) for x, y in batches if len(y) == batch)
+    return accuracy(lambda x: torch.from_numpy(run(x.numpy())), batches)
 
 
 def runtime_failure(runtime: str) -> Callable[[dict], str]:

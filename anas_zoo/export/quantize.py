@@ -2,26 +2,27 @@
 
 Images come from an ImageNet-style folder (``<root>/<class>/*.jpg``) or from CIFAR-10 (the JPEG
 archive, or a folder with ``train/`` and ``test/``), read through :mod:`anas_zoo.train.data` and
-preprocessed the way the model's metadata says. The same readers give the labelled batches that
-measure fp32 vs int8 accuracy, and :func:`latency_ms` times a file on ONNX Runtime.
+preprocessed with the model's data config (:func:`~anas_zoo.pretrained_cfg.resolve_data_config`). The same
+readers give the labelled batches that measure fp32 vs int8 accuracy, and :func:`latency_ms` times a file
+on ONNX Runtime.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
 
+from anas_zoo.data_config import DataConfig, create_transform
 from anas_zoo.export.errors import ExportError
 from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME, ort_session
 from anas_zoo.timing import collect_samples, timed
 from anas_zoo.train.data import IMAGE_EXTENSIONS, cifar10_loader, image_folder_loader, load_cifar10
 
 CALIB_BATCH = 16
-EVAL_BATCH = 50
 
 
 def _is_cifar(source: Path) -> bool:
@@ -42,33 +43,30 @@ def check_data_source(source: str | Path, role: str) -> Path:
     return path
 
 
-def image_batches(source: str | Path, cfg: dict, samples: int, split: str, batch_size: int
-                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(float32 NCHW images, int64 labels) batches of up to ``samples`` images, preprocessed for the model.
+def image_batches(source: str | Path, config: DataConfig, samples: int, split: str, batch_size: int
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(float NCHW images, int64 labels) batches of up to ``samples`` images, preprocessed with ``config``.
 
-    ``cfg`` is the export metadata (its ``resolution`` and ``preprocessing`` mean/std). CIFAR-10 takes
-    ``split`` ('train' for calibration, 'test' for accuracy) and an evenly spread, class-balanced subset.
+    CIFAR-10 takes ``split`` ('train' for calibration, 'test' for accuracy) and an evenly spread,
+    class-balanced subset; folder images go through ``config``'s transform.
     """
     path = check_data_source(source, "image")
-    resolution, prep = cfg["resolution"], cfg["preprocessing"]
     if _is_cifar(path):
         images, labels = load_cifar10(path)[split]
         index = torch.linspace(0, len(images) - 1, min(samples, len(images))).round().long()
-        loader = cifar10_loader((images[index], labels[index]), batch_size, train=False, resolution=resolution,
-                                mean=tuple(prep["mean"]), std=tuple(prep["std"]))
-    else:
-        loader = image_folder_loader(path, resolution, train=False, batch_size=batch_size, num_workers=0,
-                                     limit=samples, shuffle=False)
-    for x, y in loader:
-        yield x.numpy().astype(np.float32), np.asarray(y, dtype=np.int64)
+        return iter(cifar10_loader((images[index], labels[index]), batch_size, train=False,
+                                   resolution=config.resolution, mean=config.mean, std=config.std))
+    return iter(image_folder_loader(path, config.resolution, train=False, batch_size=batch_size, num_workers=0,
+                                    limit=samples, shuffle=False, transform=create_transform(config)))
 
 
-def load_images(source, cfg: dict, samples: int, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """All of :func:`image_batches` as two arrays."""
-    batches = list(image_batches(source, cfg, samples, split, CALIB_BATCH))
+def load_images(source, config: DataConfig, samples: int, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """All of :func:`image_batches` as two arrays (float32 images, int64 labels)."""
+    batches = list(image_batches(source, config, samples, split, CALIB_BATCH))
     if not batches:
         raise ExportError(f"no images could be read from '{source}'")
-    return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+    return (torch.cat([x for x, _ in batches]).numpy().astype(np.float32),
+            torch.cat([y for _, y in batches]).numpy().astype(np.int64))
 
 
 def _chunks(x: np.ndarray, size: int) -> list[np.ndarray]:
@@ -87,7 +85,7 @@ class _Reader:
         return None if batch is None else {INPUT_NAME: batch}
 
 
-def quantize_int8(fp32_path: Path, out_path: Path, calib_data, *, cfg: dict, samples: int,
+def quantize_int8(fp32_path: Path, out_path: Path, calib_data, *, config: DataConfig, samples: int,
                   exclude_nodes: Sequence[str] = (), batch: int | None = None
                   ) -> tuple[onnx.ModelProto, dict, np.ndarray]:
     """(int8 model, what was done, the calibration images) for the fp32 file ``fp32_path``.
@@ -104,7 +102,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib_data, *, cfg: dict, sam
     if unknown:
         examples = ", ".join(graph_nodes[:4])
         raise ExportError(f"exclude_nodes names not in the graph: {', '.join(unknown)}; node names look like {examples}")
-    images, _ = load_images(calib_data, cfg, samples, split="train")
+    images, _ = load_images(calib_data, config, samples, split="train")
     batches = _chunks(images, batch) if batch else np.array_split(images, -(-len(images) // CALIB_BATCH))
     if not batches:
         raise ExportError(f"{len(images)} calibration images make no batch of {batch} for this fixed-batch graph")
@@ -125,19 +123,6 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib_data, *, cfg: dict, sam
         "excluded_nodes": list(exclude_nodes),
     }
     return onnx.load(str(out_path)), info, images[:3]
-
-
-def accuracy(run: Callable[[np.ndarray], np.ndarray], source, cfg: dict, samples: int, batch: int | None = None
-             ) -> dict:
-    """Top-1 of ``run`` (a float32 NCHW batch -> logits, any runtime) on up to ``samples`` labelled images of
-    ``source`` (CIFAR-10: its test split); ``batch`` is the model's fixed batch, None for a free one."""
-    correct = total = 0
-    for x, y in image_batches(source, cfg, samples, "test", EVAL_BATCH):
-        for chunk, labels in ((x, y),) if batch is None else zip(_chunks(x, batch), _chunks(y, batch)):
-            logits = run(chunk)
-            correct += int((logits.argmax(1) == labels).sum())
-            total += len(labels)
-    return {"top1": correct / total if total else None, "samples": total}
 
 
 def latency_ms(path: Path, resolution: int, batch: int = 1, threads: int = 2, warmup: int = 5, runs: int = 30) -> dict:

@@ -191,7 +191,7 @@ def load_supernet(path: str | Path) -> SuperNet:
     return model
 
 
-def load_weights(path: str | Path, model: SuperNet) -> dict:
+def load_supernet_weights(path: str | Path, model: SuperNet) -> dict:
     """Load only the supernet weights of a full or slimmed checkpoint into ``model`` (strict, same space and
     classes): the start of a fine-tuning run. Returns the checkpoint's metadata."""
     tensors, meta = read_checkpoint(path)

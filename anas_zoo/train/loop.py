@@ -31,15 +31,22 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from anas_zoo.evaluate import evaluate_subnet
+from anas_zoo.evaluate import as_fractions, evaluate_subnet
 from anas_zoo.fileio import check_output_dir, sha256_of
 from anas_zoo.provenance import source_commit
 from anas_zoo.space import MAX_CLASSES, ArchConfig, get_space
 from anas_zoo.supernet import SuperNet
-from anas_zoo.train.checkpoint import CheckpointError, load_weights, previous_path, restore_latest, save_checkpoint
+from anas_zoo.train.checkpoint import (
+    CheckpointError,
+    load_supernet_weights,
+    previous_path,
+    restore_latest,
+    save_checkpoint,
+)
 from anas_zoo.train.data import (
     CIFAR10_CLASSES,
     FolderLoader,
+    calibration_loader,
     cifar10_loader,
     cifar10_split,
     folder_classes,
@@ -254,7 +261,7 @@ class Trainer:
                 "train_loader": lambda bs, rank, world: cifar10_loader(
                     split["train"], bs, True, seed=c.seed, rank=rank, world_size=world
                 ),
-                "calib_loader": lambda: cifar10_loader(split["train"], c.eval_batch_size, False, shuffle=True),
+                "calib_loader": lambda: calibration_loader(split["train"], c.eval_batch_size),
                 "val_loader": lambda: cifar10_loader(split["val"], c.eval_batch_size, False, shuffle=True),
             }
         if c.data == "folder":
@@ -444,16 +451,17 @@ class Trainer:
 
     # ----- evaluation --------------------------------------------------------------------------
     def validate(self) -> dict:
-        """Top-1/top-5 of the smallest and largest subnets on the held-out split, BN calibrated."""
+        """Top-1/top-5 (fractions, the unit of the metrics log and run summary) of the smallest and largest
+        subnets on the held-out split, BN calibrated."""
         c = self.config
         val = self.data["val_loader"]()
         batches = val if c.eval_batches is None else _take(val, c.eval_batches)
         result = {}
         for name, arch in (("min", self.space.min_arch()), ("max", self.space.max_arch())):
-            result[name] = evaluate_subnet(
+            result[name] = as_fractions(evaluate_subnet(
                 self.model, arch, self.data["calib_loader"](), batches, c.calib_batches, self.device,
                 resolution=c.input_resolution,
-            )
+            ))
         self.model.train()
         return result
 
@@ -498,7 +506,7 @@ class Trainer:
             start = {"event": "start", "config": c.to_dict(), "runtime": self.runtime, "torch": torch.__version__}
             if c.init_from:
                 try:
-                    meta = load_weights(c.init_from, self.model)
+                    meta = load_supernet_weights(c.init_from, self.model)
                 except CheckpointError as e:
                     raise CheckpointError(f"init_from: {e}; give a supernet checkpoint of this space (anas-train's "
                                           "last.safetensors, or the slimmed one anas-zoo extract writes)") from None

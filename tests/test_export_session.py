@@ -1,0 +1,43 @@
+"""The one ONNX Runtime session factory that export validation and the latency harness share."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from anas_zoo.export.session import ProviderUnavailableError, ort_session
+
+
+@pytest.fixture()
+def relu_file(tmp_path):
+    """A one-node ONNX graph (Relu) whose output is known for any input."""
+    graph = helper.make_graph([helper.make_node("Relu", ["input"], ["logits"])], "relu",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 4])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 4])])
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    return path
+
+
+def test_a_cpu_session_runs_with_the_fixed_options(relu_file):
+    session = ort_session(relu_file, threads=1)
+    options = session.get_session_options()
+    assert session.get_providers() == ["CPUExecutionProvider"]
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
+    assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    x = np.array([[-1.0, 0.0, 2.0, -3.0]], dtype=np.float32)
+    assert session.run(None, {"input": x})[0].tolist() == [[0.0, 0.0, 2.0, 0.0]]
+
+
+def test_a_device_without_its_provider_is_refused(relu_file):
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has the CUDA provider")
+    with pytest.raises(ProviderUnavailableError, match="no CUDAExecutionProvider"):
+        ort_session(relu_file, device="cuda")
+
+
+def test_an_unknown_device_is_refused(relu_file):
+    with pytest.raises(ValueError, match="unknown device 'tpu'; allowed: cpu, cuda"):
+        ort_session(relu_file, device="tpu")
