@@ -1,15 +1,19 @@
-"""The environment record: hardware, versions, commit, threads and env vars, and the fp32 peak estimate."""
+"""The environment record: hardware, versions, commit, threads and env vars, and the fp32 peak estimate
+(achieved GMAC/s against it: ``anas-bench peak``)."""
 
+import csv
 import importlib.metadata
+import json
 import os
 import platform
 import sys
 
 import pytest
 import torch
-from bench_helpers import load_benchmark
 
 from anas_zoo.bench.environment import capture_environment, fp32_peak_estimate, thread_settings
+from anas_zoo.bench.peak import achieved
+from anas_zoo.cli.bench import main as bench_main
 
 
 def test_capture_environment_records_what_this_process_runs_on(monkeypatch):
@@ -60,15 +64,34 @@ def test_peak_estimate_spells_out_its_assumptions():
     assert fp32_peak_estimate(_env([]))["fma_units_per_core"] == 1
 
 
+PEAK_ROWS = [
+    {"model": "m", "backend": "ort", "precision": "fp32", "status": "ok", "threads": "2", "batch": "4",
+     "macs": "500000000", "p50_ms": "100", "cv": "0.02"},
+    {"model": "m", "backend": "torch", "precision": "fp32", "status": "ok", "threads": "2", "batch": "1",
+     "macs": "500000000", "p50_ms": "100", "cv": "0.02"},
+]
+
+
 def test_achieved_gmacs_against_the_peak():
-    peak_gmacs = load_benchmark("peak_gmacs")
-    rows = [
-        {"model": "m", "backend": "ort", "precision": "fp32", "status": "ok", "threads": "2", "batch": "4",
-         "macs": "500000000", "p50_ms": "100", "cv": "0.02"},
-        {"model": "m", "backend": "torch", "precision": "fp32", "status": "ok", "threads": "2", "batch": "1",
-         "macs": "500000000", "p50_ms": "100", "cv": "0.02"},
-    ]
-    row, = peak_gmacs.achieved(rows, _env(["avx2", "fma"], mhz_max=2500.0))
+    row, = achieved(PEAK_ROWS, _env(["avx2", "fma"], mhz_max=2500.0))
     assert row["achieved_gmacs_per_s"] == pytest.approx(0.5 * 4 / 0.1)
     assert row["peak_gmacs_per_s"] == pytest.approx(2 * 2 * 8 * 2.5)
     assert row["percent_of_peak"] == pytest.approx(100 * 20 / 80)
+
+
+def test_anas_bench_peak_reads_a_latency_folder(tmp_path, capsys):
+    with open(tmp_path / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(PEAK_ROWS[0]))
+        writer.writeheader()
+        writer.writerows(PEAK_ROWS)
+    env = _env(["avx2", "fma"], mhz_max=2500.0) | {"packages": {"onnxruntime": "1.20", "openvino": None}}
+    (tmp_path / "environment.json").write_text(json.dumps(env))
+    assert bench_main(["peak", str(tmp_path), "--backend", "torch", "--json"]) == 0
+    row, = json.loads(capsys.readouterr().out)["rows"]
+    assert row["batch"] == 1 and row["percent_of_peak"] == pytest.approx(100 * 5 / 80)
+    assert bench_main(["peak", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "onnxruntime 1.20" in out and "openvino" not in out and "25.0" in out.splitlines()[-1]
+    assert bench_main(["peak", str(tmp_path), "--backend", "openvino"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "has no successful openvino fp32 rows" in err and err.count("\n") == 1

@@ -1,4 +1,5 @@
-"""Smoke run of benchmarks/run_latency.py: one tiny model, two backends, real worker processes."""
+"""``anas-bench latency`` and its entry point benchmarks/run_latency.py: a tiny model in real worker processes on
+every runtime and precision, the fastest runtime in the tables, and a missing runtime named in one line."""
 
 import csv
 import json
@@ -6,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from export_fixtures import cifar_folder
+
+from anas_zoo.bench.backends import BACKENDS
+from anas_zoo.cli.bench import main as bench_main
 from anas_zoo.space import get_space
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "run_latency.py"
@@ -58,3 +64,71 @@ def test_bad_usage_exits_2_with_a_clear_message(tmp_path):
     assert proc.returncode == 2 and "allowed values are torch, torch-compile, ort" in proc.stderr
     proc = _run("--models", "attentivenas_a9", "--out", str(tmp_path), "--no-progress")
     assert proc.returncode == 1 and proc.stderr.startswith("error: unknown model 'attentivenas_a9'")
+
+
+@pytest.fixture
+def tiny_genome(tmp_path):
+    """The smallest genome of the CIFAR-10 space (2.4 M parameters, 24 px): the cheapest model every runtime exports."""
+    space = get_space("cifar10")
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps({"name": "tiny", "space": space.name, "genome": space.min_arch().to_dict(),
+                                "metrics": [{"top1": 50.0, "source": "measured", "dataset": "cifar10"}]}))
+    return path
+
+
+def test_every_runtime_in_isolated_workers_and_the_fastest_in_the_tables(tiny_genome, tmp_path, capsys):
+    pytest.importorskip("openvino")
+    pytest.importorskip("executorch")
+    calib = cifar_folder(tmp_path / "calib")
+    out = tmp_path / "out"
+    common = ["--models", str(tiny_genome), "--calib-data", str(calib), "--threads", "1", "--warmup", "1",
+              "--min-iters", "3", "--min-seconds", "0", "--exporter", "torchscript", "--no-fvcore", "--no-progress",
+              "--out", str(out), "--json"]
+    # every backend at fp32, then the int8 of ORT (QDQ) and OpenVINO (NNCF) into the same folder: records accumulate
+    # (ExecuTorch's PT2E int8 export, the slowest, is covered by its exporter's tests)
+    assert bench_main(["latency", "--backends", ",".join(BACKENDS), "--precision", "fp32", *common]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert [r["status"] for r in first["runs"]] == ["ok"] * len(BACKENDS)
+    assert bench_main(["latency", "--backends", "ort,openvino", "--precision", "int8", *common]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["status"] for r in doc["runs"]] == ["ok", "ok"]
+
+    records = {(r["job"]["backend"], r["job"]["precision"]): r
+               for r in map(json.loads, map(Path.read_text, (out / "runs").glob("*.json")))}
+    assert len(records) == len(BACKENDS) + 2
+    for (backend, precision), record in records.items():
+        assert len(record["samples_ms"]) == record["summary"]["n"] == 3
+        assert record["worker"]["pid"] != record["parent_pid"]
+        assert record["environment"]["packages"]["openvino"] and record["environment"]["packages"]["executorch"]
+        if not backend.startswith("torch"):
+            assert record["cold_start"]["export_s"] > 0
+            assert record["details"]["export_report"]["precision"] == precision
+    for precision in ("fp32", "int8"):
+        assert records[("openvino", precision)]["details"]["openvino_config"] == {
+            "INFERENCE_NUM_THREADS": "1", "NUM_STREAMS": "1", "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": "f32"}
+        assert records[("ort", precision)]["details"]["ort_intra_op"] == 1
+    assert records[("executorch", "fp32")]["details"]["executorch_threads"] == 1
+    for backend in ("ort", "openvino"):
+        assert records[(backend, "int8")]["details"]["export_report"]["quantization"]["calib_samples"] == 16
+
+    with open(out / "results.csv") as f:
+        p50 = {f"{r['backend']} {r['precision']}": float(r["p50_ms"]) for r in csv.DictReader(f)}
+    fastest = min(p50, key=p50.get)
+    entry, = doc["fastest"]
+    assert entry["model"] == "tiny" and entry["runtime"] == fastest and set(entry["p50_ms_by_runtime"]) == set(p50)
+    markdown = (out / "pareto.md").read_text()
+    assert f"| tiny | **{fastest}** | {p50[fastest]:.2f} |" in markdown
+    fronts = [line for line in markdown.splitlines() if line.startswith("## ") and "Fastest" not in line]
+    assert len(fronts) == len(p50), "one front per runtime x precision"
+
+
+@pytest.mark.parametrize("backend", ["openvino", "executorch"])
+def test_a_missing_runtime_names_its_extra_before_any_run(backend, tiny_genome, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, backend, None)  # what an environment without the extra looks like to import
+    out = tmp_path / "out"
+    code = bench_main(["latency", "--models", str(tiny_genome), "--backends", f"torch,{backend}", "--out", str(out),
+                       "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and err == f'error: {backend} is not installed: pip install "anas_zoo[{backend}]" adds it\n'
+    assert not out.exists()

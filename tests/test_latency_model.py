@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from anas_zoo.cli.bench import main as bench_main
 from anas_zoo.flops import count_macs
 from anas_zoo.search.latency_model import FORMAT, LatencyModel, build_latency_model, feature_names
 from anas_zoo.space import SearchSpace, StageSpec, register_space
@@ -83,6 +84,22 @@ def test_real_fit_on_a_tiny_space_with_torch_measurements(restore_torch_threads)
     # the largest sub-network does several times the smallest one's work: the fit must rank them
     assert model.predict_ms(TINY.max_arch()) > model.predict_ms(TINY.min_arch())
     assert -1.0 <= model.validation["kendall_tau"] <= 1.0 and model.validation["mape_percent"] >= 0
+
+
+def test_anas_bench_latency_model_writes_a_model_the_search_can_load(restore_torch_threads, tmp_path, capsys):
+    out = tmp_path / "model.json"
+    code = bench_main(["latency-model", "--space", TINY.name, "--backend", "torch", "--num-train", "3", "--num-val", "2",
+                       "--warmup", "0", "--iters", "1", "--rounds", "1", "--out", str(out), "--no-progress", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    doc = json.loads(captured.out)
+    model = LatencyModel.load(out)
+    assert doc["path"] == str(out) and doc["setting"] == model.setting and model.setting["backend"] == "torch"
+    assert doc["targets_met"] == (doc["validation"]["kendall_tau"] >= 0.85 and doc["validation"]["mape_percent"] <= 10)
+    assert len(model.measurements) == 5 and model.predict_ms(TINY.max_arch()) > 0
+    with pytest.raises(SystemExit) as usage:
+        bench_main(["latency-model", "--space", TINY.name, "--rounds", "0", "--out", str(out)])
+    assert usage.value.code == 2 and "--rounds: must be an integer >= 1, got '0'" in capsys.readouterr().err
 
 
 def test_bad_sizes_are_refused():

@@ -4,7 +4,7 @@
     >>> jobs = [Job(m, "ort", threads=2) for m in resolve_models(["attentivenas_a*"])]
     >>> runs = run_benchmark(jobs, "latency_out")        # runs/*.json, results.csv, environment.json
 
-``benchmarks/run_latency.py`` is the command-line front end.
+``anas-bench latency`` (or ``benchmarks/run_latency.py``) is the command-line front end.
 """
 
 from anas_zoo.bench.backends import BACKENDS, DEVICES, PRECISIONS, UnsupportedConfig, prepare

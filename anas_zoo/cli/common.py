@@ -48,15 +48,22 @@ def device_argument(text: str) -> torch.device:
     return device
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type of counts where 0 means none (``--workers 0`` loads data in the main process)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return value
+def at_least(minimum: float, kind: type = int) -> Callable[[str], float]:
+    """argparse type of a number of ``kind`` (int or float) that is ``minimum`` or more."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'} >= {minimum:g}, "
+                                             f"got {text!r}")
+        return value
+    return parse
+
+
+#: Counts where 0 means none (``--workers 0`` loads data in the main process).
+non_negative_int = at_least(0)
 
 
 def print_json(document) -> None:

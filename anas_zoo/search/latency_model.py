@@ -208,7 +208,7 @@ def build_latency_model(
     The training set is the smallest and largest sub-network plus ``num_train - 2`` uniform samples;
     ``num_val`` further distinct uniform samples are measured and predicted to report Kendall tau and
     MAPE in ``model.validation``. Measurements (:func:`measure_interleaved`) run in this process with
-    fixed threads: the builder is meant to run in its own process, as ``benchmarks/build_latency_model.py``.
+    fixed threads: the builder is meant to run in its own process, as ``anas-bench latency-model``.
     ``resolution`` overrides every genome's input size (e.g. for a cheap build on a tiny space). For ORT,
     ``exporter`` defaults to the TorchScript exporter: the same BN-folded graph, exported several times faster.
     """
