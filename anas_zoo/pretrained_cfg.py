@@ -58,10 +58,17 @@ class PretrainedCfg(Mapping):
         return len(self.record)
 
 
+def default_data_config(model: nn.Module) -> DataConfig:
+    """The preprocessing of ``model``'s search space when nothing records one: CIFAR-10's for the ``cifar10``
+    space, the published ImageNet pipeline otherwise."""
+    space = getattr(getattr(model, "space", None), "name", None)
+    return DataConfig.cifar10(model.resolution) if space == "cifar10" else DataConfig.imagenet(model.resolution)
+
+
 def resolve_data_config(model: nn.Module) -> DataConfig:
     """The preprocessing ``model`` needs: its pretrained config's, at the model's own resolution (a model may be
-    built or exported at another input size); the published ImageNet pipeline for a model without one."""
+    built or exported at another input size); its space's default (:func:`default_data_config`) without one."""
     cfg = getattr(model, "pretrained_cfg", None)
     if cfg is None:
-        return DataConfig.imagenet(model.resolution)
+        return default_data_config(model)
     return cfg.preprocessing.at_resolution(model.resolution)

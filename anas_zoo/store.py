@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from anas_zoo.fileio import move_into_place, sha256_of, staging_folder
-from anas_zoo.pretrained_cfg import PretrainedCfg
+from anas_zoo.pretrained_cfg import PretrainedCfg, default_data_config
 from anas_zoo.space import ArchConfig
 
 FORMAT = "anas_zoo.weights/1"
@@ -149,8 +149,11 @@ def load_into(model: torch.nn.Module, json_path) -> dict:
     if ArchConfig.from_dict(record["genome"]) != model.arch:
         raise WeightsError(f"weights {json_path} are for genome {record['genome']}, not {model.arch.to_dict()}")
     previous = getattr(model, "pretrained_cfg", None)
+    defaults = {"name": record.get("name", Path(json_path).stem), "num_classes": model.num_classes,
+                "preprocessing": default_data_config(model).to_dict()}  # a minimal record, a model built from a genome
     try:
-        cfg = PretrainedCfg.from_record({**(previous or {}), **record}, hub_id=previous.hub_id if previous else None)
+        cfg = PretrainedCfg.from_record({**defaults, **(previous or {}), **record},
+                                        hub_id=previous.hub_id if previous else None)
     except ValueError as e:
         raise WeightsError(f"weight metadata {json_path}: {e}") from None
     expected = model.state_dict()

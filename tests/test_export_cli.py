@@ -165,3 +165,4 @@ def test_openvino_json_report_without_check(tmp_path, capsys):
     assert report["validation"] is None and report["passed"] is None and report["format"] == "openvino"
     assert sorted(p.name for p in (tmp_path / "ir").iterdir()) == ["model.bin", "model.json", "model.xml"]
     assert json.loads((tmp_path / "ir" / "model.json").read_text())["sha256"] == report["sha256"]
+

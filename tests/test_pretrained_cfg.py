@@ -13,7 +13,7 @@ from anas_zoo import store
 from anas_zoo.data_config import DataConfig, create_transform
 from anas_zoo.pretrained_cfg import PretrainedCfg, resolve_data_config
 from anas_zoo.static import StaticNet
-from anas_zoo.store import WeightsError, save_weights, store_dir
+from anas_zoo.store import WeightsError, load_into, save_weights, store_dir
 from anas_zoo.train import data as datasets
 from anas_zoo.zoo import get_entry, list_models
 
@@ -102,11 +102,12 @@ def test_resolve_data_config_follows_the_model_resolution():
     assert resolve_data_config(bare) == DataConfig.imagenet(96)
 
 
-def test_weights_whose_record_has_no_preprocessing_are_refused():
+def test_weights_whose_record_has_a_broken_preprocessing_are_refused():
     model = anas_zoo.load("attentivenas_a0")
-    record = {k: v for k, v in get_entry("attentivenas_a0").metadata("in1k").items() if k != "preprocessing"}
+    record = get_entry("attentivenas_a0").metadata("in1k")
+    record = {**record, "preprocessing": {k: v for k, v in record["preprocessing"].items() if k != "mean"}}
     path = save_weights(model, record, store_dir(), "attentivenas_a0.in1k")
-    with pytest.raises(WeightsError, match="attentivenas_a0.in1k.json: metadata record has no preprocessing"):
+    with pytest.raises(WeightsError, match="attentivenas_a0.in1k.json: preprocessing record has no mean"):
         store.load_into(StaticNet(model.arch), path)
 
 
@@ -115,3 +116,13 @@ def test_every_registered_weight_tag_has_a_config():
         arch, tag = name.split(".")
         cfg = get_entry(arch).pretrained_cfg(tag)
         assert cfg.tag == tag and cfg.preprocessing.resolution == get_entry(arch).arch.resolution
+
+
+def test_a_minimal_weight_record_takes_its_spaces_preprocessing(tmp_path):
+    space = anas_zoo.get_space("cifar10")
+    model = StaticNet(space.min_arch(), space)
+    record = {"genome": model.arch.to_dict(), "space": "cifar10", "num_classes": 10}
+    weights = save_weights(model, record, tmp_path, "bare.test")
+    load_into(model, weights)
+    assert model.pretrained_cfg.preprocessing == DataConfig.cifar10(model.resolution)
+    assert (model.pretrained_cfg.name, model.pretrained_cfg.num_classes) == ("bare.test", 10)
