@@ -26,9 +26,9 @@ import torch
 
 import anas_zoo
 from anas_zoo.export import to_onnx
-from anas_zoo.export.pipeline import build_metadata
 from anas_zoo.export.quantize import image_batches
 from anas_zoo.export.session import ort_session
+from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet
 from anas_zoo.store import read_record
 from anas_zoo.timing import collect_samples, interleaved_samples, timed
@@ -48,8 +48,7 @@ def _model(name: str | None, checkpoint: str | None, calib: str) -> tuple[Static
     trained = bool(entry.weights) and find_weights(name) is not None
     model = anas_zoo.load(name, pretrained=trained)
     if not trained:
-        cfg = build_metadata(model, model.pretrained_cfg, name, "random-init", "fp32", 18)
-        batches = [torch.from_numpy(x) for x, _ in image_batches(calib, cfg, 64, "train", 16)]
+        batches = [x for x, _ in image_batches(calib, resolve_data_config(model), 64, "train", 16)]
         calibrate_bn(model, batches, len(batches))
     return model.eval(), name, trained
 
@@ -106,7 +105,7 @@ def main() -> None:
             if cifar:
                 acc = int8.validation["accuracy"]
                 row["accuracy"] = acc
-                row["int8_drop_points"] = 100 * (acc["fp32"]["top1"] - acc["int8"]["top1"])
+                row["int8_drop_points"] = acc["fp32"]["top1"] - acc["int8"]["top1"]
             rows.append(row)
     env = {"threads": args.threads, "onnxruntime": __import__("onnxruntime").__version__, "torch": torch.__version__,
            "calib_samples": args.calib_samples, "exporter": args.exporter}
@@ -120,7 +119,7 @@ def main() -> None:
     for r in rows:
         lat = r["latency"]
         acc = r.get("accuracy")
-        accuracy = (f"{acc['fp32']['top1']:>11.2%}{acc['int8']['top1']:>11.2%}{r['int8_drop_points']:>10.2f}" if acc
+        accuracy = (f"{acc['fp32']['top1']:>11.2f}{acc['int8']['top1']:>11.2f}{r['int8_drop_points']:>10.2f}" if acc
                     else f"{'-':>11}{'-':>11}{'-':>10}")
         print(f"{r['model']:<32}{r['resolution']:>5}{r['macs'] / 1e6:>8.1f}{lat['fp32']['median_ms']:>10.2f}"
               f"{lat['int8']['median_ms']:>10.2f}{r['int8_over_fp32']:>11.2f}"
