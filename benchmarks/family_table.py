@@ -1,6 +1,6 @@
 """The bundled family's tables in README.md and MODEL_CARD.md, rendered from the weight records.
 
-    python benchmarks/family_table.py [--latency benchmarks/results/epyc_2core_kvm]
+    python benchmarks/family_table.py [--latency benchmarks/results/icelake_2core_kvm]
 
 Prints the README's short table and the model card's full one, one row per model with every weight set's
 figures (the default tag first). Every figure comes from a
@@ -20,7 +20,7 @@ from anas_zoo.store import BUNDLED_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Where the model card's latency columns were measured (the machine the card names).
-LATENCY_DIR = ROOT / "benchmarks" / "results" / "epyc_2core_kvm"
+LATENCY_DIR = ROOT / "benchmarks" / "results" / "icelake_2core_kvm"
 
 
 def _test_metric(record: dict) -> dict:
@@ -57,21 +57,29 @@ def _p50(rows: list[dict], backend: str, threads: int) -> str:
     return f"{found[0]:.2f}" if found else "–"
 
 
+def _held_out(group: list[dict]) -> float | None:
+    """The search's held-out top-1 of the member's genome, when a search picked it."""
+    return next((r["search"]["held_out_top1"] for r in group if (r.get("search") or {}).get("held_out_top1")), None)
+
+
 def card_table(records: list[dict], latency_dir: Path = LATENCY_DIR) -> str:
-    """MODEL_CARD.md's table: also top-5 of every weight set, the search's held-out top-1 (when the genome was
-    searched), batch-1 p50 latency and the file size."""
+    """MODEL_CARD.md's table: also top-5 of every weight set, the search's held-out top-1 (a column only when a
+    search picked the genomes), batch-1 p50 latency and the file size."""
     tags = _tags(records)
+    groups = by_name(records)
+    searched = any(_held_out(g) is not None for g in groups)
     rows = []
-    for group in by_name(records):
+    for group in groups:
         timings = latency_rows(group[0]["name"], latency_dir)
         size = (BUNDLED_DIR / group[0]["file"]).stat().st_size / 1e6
         accuracy = [f"{_test_metric(r)['top1']:.2f} / {_test_metric(r)['top5']:.2f}" for r in group]
-        searched = next((r["search"]["held_out_top1"] for r in group if (r.get("search") or {}).get("held_out_top1")),
-                        None)
-        rows.append(_common(group) + accuracy + ["–" if searched is None else f"{100 * searched:.2f}",
+        held_out = _held_out(group)
+        search = ["–" if held_out is None else f"{100 * held_out:.2f}"] if searched else []
+        rows.append(_common(group) + accuracy + search + [
             f"{_p50(timings, 'ort', 1)} / {_p50(timings, 'ort', 2)}", _p50(timings, "torch", 1), f"{size:.1f} MB"])
     return markdown_table(["model", "res", "MMACs", "params", *(f"test top-1 / top-5 .{t}" for t in tags),
-                           "held-out top-1 (search)", "ORT fp32 p50 ms (1 / 2 thr)", "torch p50 ms (1 thr)", "size (float16)"], rows)
+                           *(["held-out top-1 (search)"] if searched else []), "ORT fp32 p50 ms (1 / 2 thr)",
+                           "torch p50 ms (1 thr)", "size (float16)"], rows)
 
 
 def main() -> None:

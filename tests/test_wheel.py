@@ -92,7 +92,8 @@ def test_the_installed_wheel_loads_every_bundled_weight_tag(installed):
 def test_the_installed_wheel_runs_the_demo(installed):
     bin_dir = installed["target"] / "bin"
     result = json.loads(installed["run"](str(bin_dir / "anas-zoo"), "demo", "--threads", "1", "--json"))
-    assert {f"{r['name']}.cifar10" for r in result["models"]} == _bundled_tags()
+    assert {f"{r['name']}.{tag}" for r in result["models"] for tag in r["test_top1_by_tag"]} == _bundled_tags()
+    assert {r["tag"] for r in result["models"]} == {"cifar10_ft"}
     assert result["data"].startswith("synthetic") and result["onnx"]["passed"]
 
 

@@ -1,27 +1,39 @@
 #!/usr/bin/env bash
-# The nested-family experiment (README.md beside this script), run in the repository root from the committed supernet:
+# The shipped CIFAR-10 family (README.md beside this script), rebuilt in the repository root from the committed supernet:
 #   1. .cifar10     the supernet's own sub-networks (no retraining): extracted, BN calibrated on the held-out split
 #   2. .cifar10_ft  each member fine-tuned standalone: the largest on the labels, the others distilled from it
 # It REPLACES the family in checkpoints/, so run it in a scratch checkout, e.g.
 #   git worktree add ../nested && cd ../nested && PATH=$OLDPWD/.venv/bin:$PATH \
 #     ANAS_ZOO_DATA=... PYTHONPATH=$PWD benchmarks/results/cifar10_training/nested-family/rebuild.sh
-# Every step resumes where it stopped (anas-zoo finetune keeps its state in runs/finetune/NAME.TAG); logs go to
-# runs/finetune/*.log. The genomes are family.json beside this script: a nested path from the smallest
+# Every step resumes where it stopped (anas-zoo finetune keeps its state in runs/finetune/NAME.TAG or --state-dir);
+# logs go to runs/finetune/*.log. The genomes are family.json beside this script: a nested path from the smallest
 # sub-network to the largest, each member at least its predecessor in every gene.
 set -euo pipefail
 here=benchmarks/results/cifar10_training/nested-family
 supernet=checkpoints/attentivenas_cifar10_supernet.safetensors
-mkdir -p runs/finetune
+teacher=attentivenas_cifar10_a6.cifar10_ft
+mkdir -p runs/finetune runs/stage2
 if [ ! -f checkpoints/attentivenas_cifar10_a6.cifar10.json ] || ! grep -q '"kind"' checkpoints/attentivenas_cifar10_a6.cifar10.json; then
   anas-zoo extract --supernet "$supernet" --family "$here/family.json" --prefix attentivenas_cifar10 \
     --out checkpoints --dtype float16 --json > runs/finetune/extract.json
 fi
-ft() {  # NAME EPOCHS [finetune options]
+ft() {  # NAME EPOCHS [finetune options]: stage 1, from the supernet's weights
   local name=$1 epochs=$2; shift 2
   [ -f "checkpoints/$name.cifar10_ft.json" ] && return 0
   anas-zoo finetune "$name.cifar10" --epochs "$epochs" "$@" >> "runs/finetune/$name.log" 2>&1
 }
-ft attentivenas_cifar10_a6 4 --lr 0.1 --kd-weight 0
+again() {  # NAME EPOCHS [finetune options]: one more stage from the fine-tuned weights, then it replaces them
+  local name=$1 epochs=$2; shift 2
+  [ -f "runs/stage2/$name.done" ] && return 0
+  anas-zoo finetune "$name.cifar10_ft" --epochs "$epochs" --out runs/stage2 --state-dir "runs/finetune/$name.stage2" "$@" \
+    >> "runs/finetune/$name.log" 2>&1
+  mv "runs/stage2/$name.cifar10_ft.json" "runs/stage2/$name.cifar10_ft.safetensors" checkpoints/
+  touch "runs/stage2/$name.done"
+}
+ft attentivenas_cifar10_a6 4 --lr 0.1 --kd-weight 0                # the teacher: 4 epochs on the labels
 for m in 0 1 2 3 4 5; do
-  ft attentivenas_cifar10_a$m 2 --teacher attentivenas_cifar10_a6.cifar10_ft
+  ft attentivenas_cifar10_a$m 2 --teacher $teacher                 # 2 epochs, lr 0.05, label CE + KD
+done
+for m in 0 1 2; do
+  again attentivenas_cifar10_a$m 1 --lr 0.02 --teacher $teacher    # a second, 1-epoch stage at lr 0.02
 done
