@@ -1,43 +1,37 @@
-"""Hugging Face Hub publishing: model repos with their cards, and a results dataset repo.
+"""Hugging Face Hub publishing: write or upload model repos and the results dataset repo.
 
 A model repo holds ``model.safetensors``, ``config.json`` and a ``README.md`` model card (plus
 ``onnx/``, ``openvino/`` and ``executorch/`` exports when asked). ``config.json`` is the weight set's
 metadata record in the local store's format (genome, space, preprocessing, classes, MACs, params,
 metrics with their source, licence and the sha256 of ``model.safetensors``), which :mod:`anas_zoo.hub_fetch` downloads and verifies.
-Publishing writes the repo folder (``to_dir``, no network) or uploads it with ``HfApi.create_repo``
-+ ``upload_folder``.
+The cards are rendered by :mod:`anas_zoo.hub_cards`. Publishing writes the repo folder (``to_dir``, no
+network) or uploads it with ``HfApi.create_repo`` + ``upload_folder``.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import torch
-from huggingface_hub import DatasetCardData, EvalResult, HfApi, ModelCardData, constants
+from huggingface_hub import HfApi, constants
 
 from anas_zoo.fileio import staging_folder
-from anas_zoo.hub_fetch import CONFIG_FILE, HUB_ERRORS, HUB_PREFIX, hub_error_reason, parse_hub_name, space_of
+from anas_zoo.hub_cards import PROJECT_LICENSE, UNTRAINED_TAG, latency_rows, model_card, results_card
+from anas_zoo.hub_fetch import CONFIG_FILE, HUB_ERRORS, hub_error_reason, parse_hub_name, space_of
 from anas_zoo.static import StaticNet
 from anas_zoo.store import read_record, save_weights
-from anas_zoo.zoo import get_entry, load, split_name
+from anas_zoo.zoo import get_entry, load
 
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
 ONNX_DIR = "onnx"
 OPENVINO_DIR = "openvino"
 EXECUTORCH_DIR = "executorch"
-#: The project's own licence (pyproject.toml), as a Hub licence id; imported weights keep theirs.
-PROJECT_LICENSE = "apache-2.0"
 RESULT_SUFFIXES = {".csv", ".json", ".jsonl", ".md", ".png", ".svg", ".html", ".txt"}
-UNTRAINED_TAG = "untrained"
-
-_DATASET_NAMES = {"imagenet-1k": "ImageNet-1k", "cifar10": "CIFAR-10", "cifar-10": "CIFAR-10"}
 
 
 class PublishError(RuntimeError):
@@ -63,96 +57,6 @@ def _publish_record(name: str, pretrained: bool) -> tuple[StaticNet, dict]:
     record["space_spec"] = dataclasses.asdict(model.space)
     record["library_name"] = "anas_zoo"
     return model, record
-
-
-def latency_rows(name: str, results_dir: str | Path) -> list[dict]:
-    """Rows of every ``results.csv`` under ``results_dir`` whose ``model`` is this architecture (any weight tag)."""
-    results_dir = Path(results_dir)
-    arch = split_name(name)[0]
-    rows = []
-    for path in sorted(results_dir.glob("**/results.csv")):
-        with open(path, newline="") as f:
-            rows += [{**row, "source": path.relative_to(results_dir).as_posix()}
-                     for row in csv.DictReader(f) if split_name(row.get("model") or "")[0] == arch]
-    return rows
-
-
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    """A GitHub-flavoured markdown table (cards, previews and the docs' family tables)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _measured(metric: dict) -> bool:
-    return metric.get("source") != "reported"
-
-
-def _card_data(record: dict, formats: set[str]) -> ModelCardData:
-    model_name = f"{record['name']}.{record['tag']}"
-    metrics = record.get("metrics") or []
-    eval_results = [
-        EvalResult(task_type="image-classification", dataset_type=m["dataset"],
-                   dataset_name=_DATASET_NAMES.get(m["dataset"], m["dataset"]), dataset_split=m.get("split"),
-                   metric_type="accuracy", metric_name=f"{key.replace('top', 'top-')} accuracy", metric_value=m[key])
-        for m in metrics if _measured(m) for key in ("top1", "top5") if m.get(key) is not None
-    ]
-    tags = ["anas_zoo", "attentivenas", "image-classification", "pytorch", "safetensors"]
-    tags += sorted({m["dataset"] for m in metrics})
-    tags += sorted(formats) + [UNTRAINED_TAG] * bool(record.get("untrained"))
-    return ModelCardData(library_name="anas_zoo", license=record["license"].lower(),
-                         pipeline_tag="image-classification", tags=tags,
-                         model_name=model_name if eval_results else None, eval_results=eval_results or None)
-
-
-def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str], exports: list[dict]) -> str:
-    """README.md of a model repo: YAML front matter, usage, architecture, metrics, latency and export tables, licence.
-
-    ``exports`` are the rows :func:`_export_files` returns (ONNX, OpenVINO IR, ExecuTorch programs).
-    """
-    data = _card_data(record, {e["format"] for e in exports})
-    g = record["genome"]
-    genes = " | ".join(",".join(map(str, g[k])) for k in ("width", "depth", "kernel_size", "expand_ratio"))
-    pre = record["preprocessing"]
-    parts = [f"---\n{data.to_yaml()}\n---", f"# {record['name']}.{record['tag']}"]
-    if record.get("untrained"):
-        parts.append("> **Untrained**: random initialisation (seed 0), published with `--no-pretrained` to test "
-                     "deployment pipelines. Its predictions are meaningless.")
-    parts.append(record.get("description") or "An AttentiveNAS sub-network from the anas_zoo model zoo.")
-    parts.append("## Usage\n\n```python\nimport anas_zoo\n\n"
-                 f'model = anas_zoo.load("{HUB_PREFIX}{repo_id}")  # weights verified by sha256, eval mode\n```\n\n'
-                 f"Input: {record['resolution']}×{record['resolution']} RGB images, preprocessed as "
-                 f"`config.json` records:\n\n```json\n{json.dumps(pre, sort_keys=True)}\n```")
-    parts.append("## Architecture\n\n" + markdown_table(
-        ["space", "resolution", "width \\| depth \\| kernel \\| expand", "MACs", "params", "classes"],
-        [[record["space"], record["resolution"], genes.replace("|", "\\|"),
-          f"{record['macs'] / 1e6:.1f} M", f"{record['params'] / 1e6:.2f} M", record["num_classes"]]])
-        + "\n\nMACs count conv and linear multiply-accumulates once (the papers' \"FLOPs\").")
-    metrics = record.get("metrics") or []
-    parts.append("## Metrics\n\n" + (markdown_table(
-        ["dataset", "split", "top-1 %", "top-5 %", "source"],
-        [[m["dataset"], m.get("split", ""), m.get("top1", ""), m.get("top5", "") or "", m.get("source", "")]
-         for m in metrics]) if metrics else "not measured"))
-    parts.append("## Latency\n\n" + (markdown_table(
-        ["backend", "precision", "device", "batch", "threads", "p50 ms", "p90 ms", "p99 ms", "images/s", "results"],
-        [[r.get(k, "") for k in ("backend", "precision", "device", "batch", "threads", "p50_ms", "p90_ms",
-                                 "p99_ms", "images_per_s", "source")] for r in latency])
-        + "\n\nMeasured with the anas_zoo latency harness; `results` names the results.csv of each row."
-        if latency else "not measured"))
-    if exports:
-        parts.append("## Exported files\n\n" + markdown_table(
-            ["file", "format", "precision", "opset", "exporter", "max abs diff vs PyTorch", "validated", "sha256"],
-            [[f"`{e['file']}`", e["format"], e["precision"], e["opset"] or "", e["exporter"],
-              "" if e["max_abs_diff"] is None else f"{e['max_abs_diff']:.1e}", e["passed"],
-              f"`{e['sha256']}`"] for e in exports])
-            + "\n\nEach export has a JSON sidecar beside it with its export and validation report; each was "
-              "checked against PyTorch in its own runtime (ONNX Runtime, OpenVINO, ExecuTorch).")
-    parts.append("## Files\n\n" + "\n".join(f"- `{f}`" for f in files))
-    licence = record["license"].lower()
-    parts.append(f"## Licence\n\n`{licence}`" + (
-        " — these are the authors' official weights, for non-commercial use only." if licence == "cc-by-nc-4.0"
-        else " — the anas_zoo project's licence."))
-    return "\n\n".join(parts) + "\n"
 
 
 def _exporters(onnx_precisions, openvino: bool, executorch: bool) -> list[tuple]:
@@ -229,15 +133,6 @@ def _result_files(results_dir: Path) -> list[Path]:
     return files
 
 
-def _csv_preview(path: Path, limit: int = 50) -> str:
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        return "(empty)"
-    more = f"\n\n… {len(rows) - 1 - limit} more rows in `{path.name}`" if len(rows) - 1 > limit else ""
-    return markdown_table(rows[0], rows[1:limit + 1]) + more
-
-
 def write_results_repo(results_dir: str | Path, folder: str | Path, repo_id: str) -> dict:
     """Copy the Pareto tables, raw JSON and plots of ``results_dir`` into ``folder`` with a dataset card."""
     parse_hub_name(repo_id)
@@ -253,26 +148,9 @@ def write_results_repo(results_dir: str | Path, folder: str | Path, repo_id: str
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, folder / rel)
         copied.append(rel)
-    csv_groups: dict[str, list[str]] = {}
-    for rel in copied:
-        if rel.endswith(".csv"):
-            csv_groups.setdefault(Path(rel).stem, []).append(rel)
-    data = DatasetCardData(license=PROJECT_LICENSE, pretty_name="anas_zoo latency and Pareto results",
-                           tags=["anas_zoo", "attentivenas", "latency", "benchmark", "pareto"],
-                           configs=[{"config_name": stem, "data_files": rels} for stem, rels in sorted(csv_groups.items())])
-    parts = [f"---\n{data.to_yaml()}\n---", "# anas_zoo latency and Pareto results",
-             ("Accuracy × MACs × measured latency of AttentiveNAS models, written by the anas_zoo latency harness "
-             "and search. Each table records the device and runtime it was measured on.")]
     pareto = [rel for rel in copied if rel.endswith(".csv") and "pareto" in Path(rel).stem.lower()]
-    for rel in pareto:
-        parts.append(f"## {rel}\n\n{_csv_preview(folder / rel)}")
     plots = [rel for rel in copied if Path(rel).suffix in {".png", ".svg"}]
-    if plots:
-        parts.append("## Plots\n\n" + "\n\n".join(f"![{rel}]({rel})" for rel in plots))
-    if notes:
-        parts.append("## Notes from the results folder\n\n" + notes)
-    parts.append("## Files\n\n" + "\n".join(f"- `{rel}`" for rel in copied))
-    (folder / CARD_FILE).write_text("\n\n".join(parts) + "\n")
+    (folder / CARD_FILE).write_text(results_card(folder, copied, pareto, plots, notes))
     return {"repo_id": repo_id, "repo_type": "dataset", "files": sorted(copied + [CARD_FILE]),
             "pareto_tables": pareto, "plots": plots}
 

@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from anas_zoo.bundled import TAG_PREFERENCE, bundled_records
-from anas_zoo.hub import latency_rows, markdown_table
+from anas_zoo.hub_cards import latency_rows, markdown_table
 from anas_zoo.store import BUNDLED_DIR
 
 ROOT = Path(__file__).resolve().parents[1]

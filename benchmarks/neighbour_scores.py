@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from anas_zoo.fileio import atomic_write
 from anas_zoo.flops import count
-from anas_zoo.hub import markdown_table
+from anas_zoo.hub_cards import markdown_table
 from anas_zoo.search.held_out import held_out_scorer
 from anas_zoo.space import ArchConfig
 from anas_zoo.train.checkpoint import load_supernet, read_checkpoint

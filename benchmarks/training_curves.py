@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from anas_zoo.fileio import atomic_write, save_png
-from anas_zoo.hub import markdown_table
+from anas_zoo.hub_cards import markdown_table
 
 
 def read_run(path: str | Path) -> dict:

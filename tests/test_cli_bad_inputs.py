@@ -25,7 +25,8 @@ from test_train_data import make_cifar_folder
 from anas_zoo.cli import export, search, train, zoo
 from anas_zoo.hub import write_model_repo
 from anas_zoo.hub_fetch import CONFIG_FILE
-from anas_zoo.official import import_official, to_official
+from anas_zoo.official.importer import import_official
+from anas_zoo.official.keymap import to_official
 from anas_zoo.space import get_space
 from anas_zoo.store import BUNDLED_DIR, store_dir
 

@@ -12,22 +12,12 @@ import torch
 from PIL import Image
 
 import anas_zoo
-from anas_zoo import official
 from anas_zoo.cli.zoo import main
-from anas_zoo.official import (
-    MODELS,
-    OfficialCheckpointError,
-    check_source,
-    imagenet_calibration,
-    import_official,
-    key_map,
-    official_state_dict,
-    read_official_checkpoint,
-    target_name,
-    to_official,
-    to_ours,
-    unused_shortcuts,
-)
+from anas_zoo.official import importer
+from anas_zoo.official.errors import OfficialCheckpointError
+from anas_zoo.official.importer import MODELS, check_source, imagenet_calibration, import_official, target_name
+from anas_zoo.official.keymap import key_map, to_official, to_ours, unused_shortcuts
+from anas_zoo.official.reader import official_state_dict, read_official_checkpoint
 from anas_zoo.static import StaticNet
 from anas_zoo.store import read_record
 from anas_zoo.zoo import find_weights, get_entry, load_into
@@ -263,12 +253,12 @@ def test_source_check_reports_md5(tmp_path, monkeypatch):
     path = tmp_path / "attentive_nas_pretrained.pth.tar"
     path.write_bytes(b"stand-in for the released file")
     md5 = hashlib.md5(path.read_bytes()).hexdigest()
-    monkeypatch.setitem(official.RELEASE_MD5, "attentivenas", md5)
+    monkeypatch.setitem(importer.RELEASE_MD5, "attentivenas", md5)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert check_source(path, "attentivenas") == {
             "file": path.name, "kind": "attentivenas", "md5": md5, "md5_matches_release": True}
-    monkeypatch.setitem(official.RELEASE_MD5, "attentivenas", "0" * 32)
+    monkeypatch.setitem(importer.RELEASE_MD5, "attentivenas", "0" * 32)
     with pytest.warns(UserWarning, match=f"has MD5 {md5}, not the released"):
         assert check_source(path, "attentivenas")["md5_matches_release"] is False
 

@@ -133,7 +133,7 @@ def _positive_int(text: str) -> int:
 
 def _import_official(args: argparse.Namespace) -> int | None:
     """Map an official supernet checkpoint, extract the paper's A-models, recalibrate BN, store them."""
-    from anas_zoo.official import MODELS, imagenet_calibration, import_official
+    from anas_zoo.official.importer import MODELS, imagenet_calibration, import_official
 
     models = [m.strip().lower() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in MODELS]
