@@ -15,7 +15,8 @@ import dataclasses
 
 from anas_zoo.cli.common import print_json
 from anas_zoo.cli.train import load_config
-from anas_zoo.train.loop import TrainConfig, Trainer
+from anas_zoo.train.config import TrainConfig
+from anas_zoo.train.trainer import Trainer
 
 
 def largest_alone(config: TrainConfig, data: dict | None = None) -> Trainer:

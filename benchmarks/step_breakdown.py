@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 
 from anas_zoo.cli.train import load_config
-from anas_zoo.train.loop import Trainer
+from anas_zoo.train.trainer import Trainer
 
 #: Trainer parts timed on their own; "rest" is the step minus their sum.
 PARTS = {"forward_backward": "_forward_backward", "ranking": "_score"}

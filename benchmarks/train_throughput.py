@@ -20,8 +20,9 @@ import time
 import torch
 
 from anas_zoo.space import get_space
+from anas_zoo.train.config import TrainConfig
 from anas_zoo.train.data import TensorLoader
-from anas_zoo.train.loop import TrainConfig, Trainer
+from anas_zoo.train.trainer import Trainer
 
 
 def measure(args, subbatch: int | None, out_dir: str) -> float:

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import save_file
 from train_helpers import params, synthetic_data, tiny_config
 
-from anas_zoo.train.loop import Trainer
+from anas_zoo.train.trainer import Trainer
 
 if __name__ == "__main__":
     out = Path(sys.argv[1])

@@ -3,7 +3,7 @@
 from bench_helpers import load_benchmark
 from train_helpers import synthetic_data, tiny_config
 
-from anas_zoo.train.loop import Trainer
+from anas_zoo.train.trainer import Trainer
 
 
 def test_the_parts_of_real_sandwich_steps_add_up_to_the_step(tmp_path):

@@ -23,8 +23,7 @@ from torch import nn
 
 import anas_zoo
 from anas_zoo import flops
-from anas_zoo.export import ExportCheckError, ExportError, fold_batchnorm, read_metadata, to_onnx
-from anas_zoo.export import onnx as export_onnx
+from anas_zoo.export import ExportCheckError, ExportError, fold_batchnorm, onnx_graph, read_metadata, to_onnx
 from anas_zoo.static import SqueezeExcite, StaticNet
 from anas_zoo.zoo import get_entry
 
@@ -141,7 +140,7 @@ def test_dynamo_failure_falls_back_to_torchscript_with_a_logged_reason(tmp_path,
     def broken(*args, **kwargs):
         raise RuntimeError("unsupported operator aten::example\nmore detail")
 
-    monkeypatch.setattr(export_onnx, "_export_dynamo", broken)
+    monkeypatch.setattr(onnx_graph, "_export_dynamo", broken)
     with caplog.at_level(logging.WARNING, logger="anas_zoo.export"):
         report = to_onnx(cifar_model(), tmp_path / "m.onnx", name="cifar-min")
     assert report.exporter == "torchscript" and report.passed is True

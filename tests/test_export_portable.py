@@ -10,8 +10,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from test_export import cifar_model
 
-from anas_zoo.export import ExportCheckError, to_onnx
-from anas_zoo.export import onnx as export_onnx
+from anas_zoo.export import ExportCheckError, onnx_graph, to_onnx
 from anas_zoo.export.portable import canonicalize, portability_problems
 
 
@@ -77,7 +76,7 @@ def test_portability_names_symbolic_dims_beyond_the_batch():
 
 
 def test_an_export_that_is_not_portable_fails_its_check(tmp_path, monkeypatch):
-    monkeypatch.setattr(export_onnx, "canonicalize", lambda model: {})
+    monkeypatch.setattr(onnx_graph, "canonicalize", lambda model: {})
     with pytest.raises(ExportCheckError, match="non-canonical ops ReduceMean, Reshape"):
         to_onnx(cifar_model(), tmp_path / "m.onnx", exporter="dynamo")
     assert list(tmp_path.iterdir()) == []

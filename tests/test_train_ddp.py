@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 from train_helpers import params, synthetic_data, tiny_config
 
-from anas_zoo.train.loop import Trainer
+from anas_zoo.train.trainer import Trainer
 
 STEPS = 3
 

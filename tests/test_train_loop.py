@@ -11,8 +11,8 @@ from train_helpers import TINY, params, synthetic_data, tiny_config
 from anas_zoo.evaluate import evaluate_subnet
 from anas_zoo.fileio import sha256_of
 from anas_zoo.train.checkpoint import CheckpointError, slim_checkpoint
-from anas_zoo.train.loop import Trainer, TrainingError, steps_within_budget
 from anas_zoo.train.losses import label_smoothing_ce, soft_target_ce
+from anas_zoo.train.trainer import Trainer, TrainingError
 
 
 def _events(out_dir):
@@ -208,13 +208,6 @@ def test_evaluate_subnet_calibrates_bn_then_scores(tmp_path):
     assert trainer.model.training and trainer.model.active_arch == TINY.min_arch()
 
 
-def test_unknown_config_keys_are_named():
-    from anas_zoo.train.loop import TrainConfig
-
-    with pytest.raises(ValueError, match="unknown config keys \\['lrr'\\]"):
-        TrainConfig.from_dict({"lrr": 0.1})
-
-
 def test_zero_init_residual_is_a_recipe_switch(tmp_path):
     def project_scales(trainer):
         return torch.cat([block.project.bn.weight.detach() for stage in trainer.model.stages for block in stage])
@@ -254,22 +247,6 @@ def test_the_largest_subnet_trains_alone_for_largest_only_epochs_then_the_sandwi
     assert all(e["loss"] == e["loss_max"] and "loss_min" not in e for e in alone)
     assert all({"loss_max", "loss_sampled0", "loss_sampled1", "loss_min"} <= e.keys() for e in sandwich)
     assert trainer.rng.getstate() != draws
-
-
-def test_the_budgeted_length_counts_the_remaining_steps_and_evaluations():
-    # 10 s spent at step 10, 1 s a step, 5 s an evaluation (every 20 steps, plus the final one), 100 s budget:
-    # ending at 80 costs 10 + 70 + 4 * 5 = 100 s (evaluations at 20, 40, 60 and the end); at 81, 106 s.
-    assert steps_within_budget(100, 10, 10, 1.0, 5.0, 20, 1000) == 80
-    assert steps_within_budget(100, 10, 10, 1.0, 5.0, None, 1000) == 95
-    assert steps_within_budget(100, 10, 10, 1.0, 5.0, 20, 50) == 50
-    assert steps_within_budget(100, 200, 10, 1.0, 5.0, 20, 1000) == 10
-
-
-def test_the_budgeted_length_prices_largest_only_and_sandwich_steps_apart():
-    # 10 s spent at step 10; steps up to 20 train the largest alone (1 s), later ones the sandwich (3 s); final
-    # evaluation 5 s: ending at 45 costs 10 + 10 + 25 * 3 + 5 = 100 s, at 46 103 s.
-    assert steps_within_budget(100, 10, 10, 1.0, 5.0, None, 1000, sandwich_seconds=3.0, sandwich_from=20) == 45
-    assert steps_within_budget(100, 10, 10, 1.0, 5.0, None, 1000, sandwich_seconds=3.0, sandwich_from=90) == 91
 
 
 def test_a_spent_time_budget_ends_the_run_after_the_warmup_and_resume_keeps_the_plan(tmp_path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from anas_zoo.space import SearchSpace, StageSpec, register_space
+from anas_zoo.train.config import TrainConfig
 from anas_zoo.train.data import TensorLoader
-from anas_zoo.train.loop import TrainConfig
 
 TINY = register_space(
     SearchSpace(

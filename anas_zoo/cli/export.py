@@ -22,16 +22,13 @@ from anas_zoo.cli.common import print_json, run
 from anas_zoo.export import executorch as executorch_export
 from anas_zoo.export import openvino as openvino_export
 from anas_zoo.export.onnx import (
-    DEFAULT_OPSET,
-    EXPORTERS,
-    MAX_OPSET,
-    MIN_OPSET,
     PRECISIONS,
     ExportCheckError,
     ExportError,
     ExportReport,
     to_onnx,
 )
+from anas_zoo.export.onnx_graph import DEFAULT_OPSET, EXPORTERS, MAX_OPSET, MIN_OPSET
 from anas_zoo.space import ArchConfig, InvalidArchError
 from anas_zoo.static import StaticNet
 

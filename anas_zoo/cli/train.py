@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 
 from anas_zoo.cli.common import EXIT_USAGE, fail, print_json, run
-from anas_zoo.train.loop import TrainConfig, Trainer, TrainingError
+from anas_zoo.train.config import TrainConfig
+from anas_zoo.train.trainer import Trainer, TrainingError
 
 
 def parse_overrides(pairs: list[str]) -> dict:

@@ -2,9 +2,6 @@
 
 from anas_zoo.export.fold import fold_batchnorm, optimize_for_inference
 from anas_zoo.export.onnx import (
-    DEFAULT_OPSET,
-    MAX_OPSET,
-    MIN_OPSET,
     PRECISIONS,
     ExportCheckError,
     ExportError,
@@ -12,6 +9,7 @@ from anas_zoo.export.onnx import (
     read_metadata,
     to_onnx,
 )
+from anas_zoo.export.onnx_graph import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 
 __all__ = [
     "DEFAULT_OPSET",

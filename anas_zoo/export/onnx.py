@@ -1,29 +1,26 @@
 """Export a zoo model (or any StaticNet) to a validated ONNX file: fp32, fp16 or static int8.
 
-The pipeline is: resolve the model and its weights → fold BatchNorm into the convs (checked in
-PyTorch) → export with the dynamo exporter, falling back to the TorchScript exporter with a logged
-reason → convert to fp16 or quantize to int8 → write metadata → check the file with the ONNX checker
-and an ONNX Runtime session against the PyTorch model → move it into place and write ``FILE.json``.
+:func:`to_onnx` runs the steps in order: resolve the model and its weights
+(:func:`~anas_zoo.export.pipeline.resolve_model`) → fold BatchNorm into the convs (checked in PyTorch)
+→ write the graph with the dynamo exporter, falling back to the TorchScript exporter with a logged reason
+(:mod:`~anas_zoo.export.onnx_graph`) → convert to fp16 or quantize to int8 → write metadata → check the
+file with the ONNX checker and an ONNX Runtime session against the PyTorch model
+(:mod:`~anas_zoo.export.onnx_validation`) → move it into place and write ``FILE.json``.
 Everything is written to a temp file beside the output first, so a failure leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import sys
 import time
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import onnx
-import torch
 
 from anas_zoo.export.errors import ExportError
+from anas_zoo.export.onnx_graph import DEFAULT_OPSET, EXPORTERS, MAX_OPSET, MIN_OPSET, export_graph, to_fp16
+from anas_zoo.export.onnx_validation import check_file, failure_summary
 from anas_zoo.export.pipeline import (
-    CHECK_BATCHES,
     ExportCheckError,
     ExportReport,
     build_metadata,
@@ -31,38 +28,24 @@ from anas_zoo.export.pipeline import (
     check_precision,
     check_replaceable,
     decode_metadata,
-    first_line,
     fold_checked,
     metadata_strings,
-    parity,
-    parity_failure,
     publish,
     resolve_model,
-    runtime_accuracy,
     staging,
     writable_folder,
 )
-from anas_zoo.export.portable import canonicalize, portability_problems
-from anas_zoo.export.quantize import latency_ms, load_images, quantize_int8
-from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME, ort_session
-from anas_zoo.fileio import is_disk_full
+from anas_zoo.export.quantize import quantize_int8
 from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet
-
-log = logging.getLogger("anas_zoo.export")
 
 __all__ = ["ExportCheckError", "ExportError", "ExportReport", "build_metadata", "read_metadata", "to_onnx"]
 
 PRECISIONS = ("fp32", "fp16", "int8")
-EXPORTERS = ("auto", "dynamo", "torchscript")
-DEFAULT_OPSET = 18
-#: Opsets every path supports: per-channel QDQ needs 13; the upper end is what torch.onnx emits.
-MIN_OPSET = 13
-MAX_OPSET = min(getattr(getattr(torch.onnx, "_constants", None), "ONNX_MAX_OPSET", 20), onnx.defs.onnx_opset_version())
 SIDECAR_FORMAT = "anas_zoo.onnx/1"
 
 
-# ----- input checks and model resolution ---------------------------------------------------------
+# ----- input checks ------------------------------------------------------------------------------
 def _check_options(precision: str, opset: int, batch: int, exporter: str, atol: float) -> None:
     check_precision(precision, PRECISIONS, atol)
     if exporter not in EXPORTERS:
@@ -96,186 +79,6 @@ def read_metadata(path: str | Path) -> dict:
     """The ``metadata_props`` of an exported file, JSON values decoded."""
     model = onnx.load(str(path), load_external_data=False)
     return decode_metadata({prop.key: prop.value for prop in model.metadata_props})
-
-
-# ----- graph export ------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _quiet_exporter():
-    """Keep exporter chatter off stdout (``--json`` owns it) and silence its deprecation notices."""
-    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
-    level = registration.level
-    registration.setLevel(logging.ERROR)  # "torchvision is not installed" notices
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            yield
-    finally:
-        registration.setLevel(level)
-
-
-def _export_dynamo(net, example, path: Path, opset: int, dynamic: bool) -> None:
-    dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic else None
-    with _quiet_exporter():
-        program = torch.onnx.export(
-            net, (example,), None, dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME], dynamic_shapes=dynamic_shapes, verbose=False, optimize=True,
-        )
-    program.save(str(path))
-
-
-def _export_torchscript(net, example, path: Path, opset: int, dynamic: bool) -> None:
-    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic else None
-    with _quiet_exporter():
-        torch.onnx.export(
-            net, (example,), str(path), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME], dynamic_axes=axes, do_constant_folding=True,
-        )
-
-
-def export_graph(net, path: Path, *, resolution: int, batch: int, dynamic: bool, opset: int,
-                 exporter: str = "auto") -> tuple[str, str | None]:
-    """Write the fp32 graph of ``net`` to ``path``; returns (exporter used, reason the dynamo path was left).
-
-    A dynamic batch axis is exported from an example batch of at least 2, so no exporter can
-    specialise the batch dimension to 1. Either exporter's graph is then made portable the same way
-    (:func:`anas_zoo.export.portable.canonicalize`).
-    """
-    example = torch.randn(max(batch, 2) if dynamic else batch, 3, resolution, resolution,
-                          generator=torch.Generator().manual_seed(0))
-    used, reason = _run_exporter(net, example, path, opset, dynamic, exporter)
-    model = onnx.load(str(path))
-    inline_initializer_identities(model)
-    canonicalize(model)
-    onnx.save(model, str(path))
-    return used, reason
-
-
-def _run_exporter(net, example, path: Path, opset: int, dynamic: bool, exporter: str) -> tuple[str, str | None]:
-    """The dynamo exporter, or the TorchScript one when asked or when dynamo fails under ``auto``."""
-    reason = None
-    if exporter in ("auto", "dynamo"):
-        try:
-            _export_dynamo(net, example, path, opset, dynamic)
-            return "dynamo", None
-        except Exception as e:  # the dynamo exporter raises many types; each, but a full disk, means "use the fallback"
-            if is_disk_full(e):  # the other exporter would fail the same way
-                raise
-            if exporter == "dynamo":
-                raise ExportError(f"the dynamo exporter failed: {first_line(e)}") from e
-            reason = first_line(e)
-            log.warning("dynamo exporter failed (%s); falling back to the TorchScript exporter", reason)
-    try:
-        _export_torchscript(net, example, path, opset, dynamic)
-    except Exception as e:
-        if is_disk_full(e):  # the CLI names the file and the reason
-            raise
-        raise ExportError(f"the TorchScript exporter failed: {first_line(e)}") from e
-    return "torchscript", reason
-
-
-def inline_initializer_identities(model: onnx.ModelProto) -> int:
-    """Replace ``Identity(initializer)`` nodes by a copy of the initializer; returns how many were replaced.
-
-    The TorchScript exporter deduplicates equal weights (e.g. the zero biases of freshly folded
-    convs) through Identity nodes; quantizers then no longer see those biases as constants.
-    """
-    graph = model.graph
-    initializers = {t.name: t for t in graph.initializer}
-    outputs = {o.name for o in graph.output}
-    replaced = [n for n in graph.node
-                if n.op_type == "Identity" and n.input[0] in initializers and n.output[0] not in outputs]
-    for node in replaced:
-        copy = onnx.TensorProto()
-        copy.CopyFrom(initializers[node.input[0]])
-        copy.name = node.output[0]
-        graph.initializer.append(copy)
-        graph.node.remove(node)
-    return len(replaced)
-
-
-def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Weights and activations in float16; the graph input and output stay float32 (casts at the edges).
-
-    The converter appends its edge casts at the end of the node list, so the graph is re-sorted.
-    """
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-    from onnxruntime.transformers.onnx_model import OnnxModel
-
-    converted = OnnxModel(convert_float_to_float16(model, keep_io_types=True))
-    converted.topological_sort()
-    return converted.model
-
-
-# ----- validation --------------------------------------------------------------------------------
-def ort_runner(path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
-    """A function from a float32 NCHW batch to the logits of the file at ``path`` on ONNX Runtime."""
-    session = ort_session(path)
-    return lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
-
-
-def _structure_problems(model: onnx.ModelProto, batch: int | None, resolution: int, num_classes: int) -> list[str]:
-    """Differences between the graph's signature and the contract: input NCHW float32, output logits."""
-    def dims(value):
-        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
-
-    problems = []
-    inputs, outputs = list(model.graph.input), list(model.graph.output)
-    if [i.name for i in inputs] != [INPUT_NAME] or [o.name for o in outputs] != [OUTPUT_NAME]:
-        signature = f"{[i.name for i in inputs]} -> {[o.name for o in outputs]}"
-        return [f"graph signature is {signature}, expected ['{INPUT_NAME}'] -> ['{OUTPUT_NAME}']"]
-    float32 = onnx.TensorProto.FLOAT
-    for value in (inputs[0], outputs[0]):
-        if value.type.tensor_type.elem_type != float32:
-            problems.append(f"'{value.name}' is not float32")
-    in_dims, out_dims = dims(inputs[0]), dims(outputs[0])
-    if in_dims[1:] != [3, resolution, resolution]:
-        problems.append(f"input shape {in_dims} is not [N, 3, {resolution}, {resolution}]")
-    if out_dims[1:] != [num_classes]:
-        problems.append(f"output shape {out_dims} is not [N, {num_classes}]")
-    batch_dims = (in_dims[0], out_dims[0])
-    if batch is None and any(isinstance(d, int) for d in batch_dims):
-        problems.append(f"batch axis is fixed ({batch_dims}), expected dynamic")
-    if batch is not None and batch_dims != (batch, batch):
-        problems.append(f"batch axis is {batch_dims}, expected {batch}")
-    return problems
-
-
-def validate(path: Path, reference: torch.nn.Module, *, precision: str, atol: float, batches: Sequence[int],
-             resolution: int, num_classes: int, dynamic: bool, real: np.ndarray | None = None) -> dict:
-    """ONNX checker (full), graph signature, portability, then ONNX Runtime vs PyTorch at each batch on inputs.
-
-    Portability (:func:`~anas_zoo.export.portable.portability_problems`): canonical ops, default domain,
-    strict shape inference, shapes static apart from the batch.
-
-    fp32 passes when every max |diff| ≤ ``atol``; fp16 and int8 report their differences and pass when the
-    outputs are finite (their agreement is a measurement, not a pass/fail criterion).
-    """
-    result = {"checker": None, "structure": [], "portability": [], "parity": [],
-              "atol": atol if precision == "fp32" else None}
-    try:
-        onnx.checker.check_model(str(path), full_check=True)
-        result["checker"] = "ok"
-    except Exception as e:  # noqa: BLE001  (checker raises ValidationError, InferenceError, ...)
-        result["checker"] = first_line(e)
-        result["passed"] = False
-        return result
-    model = onnx.load(str(path))
-    result["structure"] = _structure_problems(model, None if dynamic else batches[0], resolution, num_classes)
-    result["portability"] = portability_problems(model)
-    result["parity"], ran_ok = parity(ort_runner(path), reference,
-                                      precision=precision, atol=atol, batches=batches, resolution=resolution,
-                                      real=real)
-    result["passed"] = ran_ok and not result["structure"] and not result["portability"]
-    return result
-
-
-def _failure_summary(validation: dict) -> str:
-    if validation["checker"] != "ok":
-        return f"ONNX checker failed: {validation['checker']}"
-    if validation["structure"] or validation["portability"]:
-        return "; ".join(validation["structure"] + validation["portability"])
-    return parity_failure(validation["parity"], validation["atol"], "ONNX Runtime")
 
 
 # ----- the whole pipeline ------------------------------------------------------------------------
@@ -357,30 +160,7 @@ def to_onnx(
 
         if check:
             step("check")
-            report.validation = _check_file(staged, net, report, atol, real, eval_data, eval_samples, fp32_path)
+            report.validation = check_file(staged, net, report, atol, real, eval_data, eval_samples, fp32_path)
             report.passed = report.validation["passed"]
-        return publish(report, {staged: path}, SIDECAR_FORMAT, keep_failed, _failure_summary, start)
+        return publish(report, {staged: path}, SIDECAR_FORMAT, keep_failed, failure_summary, start)
 
-
-def _check_file(staged: Path, net: StaticNet, report: ExportReport, atol: float, real, eval_data, eval_samples,
-                fp32_path: Path) -> dict:
-    """Validation of the staged file, plus accuracy on labelled data and int8 vs fp32 latency when asked."""
-    batches = CHECK_BATCHES if report.dynamic_batch else (report.batch,)
-    config = resolve_data_config(net)
-    if real is None and eval_data is not None:
-        real = load_images(eval_data, config, max(batches), split="test")[0]
-    validation = validate(staged, net, precision=report.precision, atol=atol, batches=batches,
-                          resolution=net.resolution, num_classes=net.num_classes, dynamic=report.dynamic_batch,
-                          real=real)
-    if validation.get("checker") != "ok":
-        return validation
-    if eval_data is not None:
-        files = {"fp32": fp32_path, report.precision: staged}
-        validation["accuracy"] = {
-            label: runtime_accuracy(ort_runner(file), eval_data, config, eval_samples, batch=report.batch)
-            for label, file in files.items()
-        }
-    if report.precision == "int8":
-        validation["latency_ms"] = {label: latency_ms(file, net.resolution, batch=report.batch or 1)
-                                    for label, file in (("fp32", fp32_path), ("int8", staged))}
-    return validation

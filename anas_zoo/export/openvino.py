@@ -19,7 +19,7 @@ import numpy as np
 
 from anas_zoo.data_config import DataConfig
 from anas_zoo.export.errors import ExportError
-from anas_zoo.export.onnx import DEFAULT_OPSET, export_graph
+from anas_zoo.export.onnx_graph import DEFAULT_OPSET, export_graph
 from anas_zoo.export.pipeline import (
     ExportReport,
     build_metadata,

@@ -1,7 +1,7 @@
 """What every export format shares: the report, model resolution, metadata, parity checks and atomic output.
 
 An exporter (:mod:`~anas_zoo.export.onnx`, :mod:`~anas_zoo.export.openvino`,
-:mod:`~anas_zoo.export.executorch`) resolves the model with :func:`prepare_model`, writes its files
+:mod:`~anas_zoo.export.executorch`) resolves the model with :func:`resolve_model`, writes its files
 into the :func:`staging` folder, checks them with :func:`parity` against the PyTorch model, and
 hands them to :func:`publish`, which moves them into place with the sidecar JSON report, or leaves
 nothing behind when the check failed.

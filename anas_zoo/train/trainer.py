@@ -1,4 +1,7 @@
-"""Evaluation of sub-networks (BN calibration + accuracy) and the sandwich-rule training loop.
+"""The sandwich-rule supernet trainer (:class:`Trainer`): steps, min/max validation, checkpoints, recovery.
+
+The recipe is :class:`~anas_zoo.train.config.TrainConfig`; a ``time_budget_minutes`` plan is computed by
+:mod:`anas_zoo.train.budget` from the seconds the trainer measures.
 
 Design choices:
 - BN momentum 0 in training (the paper's choice): running statistics stay untouched, since no
@@ -23,7 +26,6 @@ import random
 import signal
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -32,10 +34,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from anas_zoo.evaluate import as_fractions, evaluate_subnet
-from anas_zoo.fileio import check_output_dir, sha256_of
+from anas_zoo.fileio import sha256_of
 from anas_zoo.provenance import source_commit
-from anas_zoo.space import MAX_CLASSES, ArchConfig, get_space
+from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.supernet import SuperNet
+from anas_zoo.train.budget import SANDWICH_PROBE_STEPS, steps_within_budget
 from anas_zoo.train.checkpoint import (
     CheckpointError,
     load_supernet_weights,
@@ -43,6 +46,7 @@ from anas_zoo.train.checkpoint import (
     restore_latest,
     save_checkpoint,
 )
+from anas_zoo.train.config import TrainConfig
 from anas_zoo.train.data import (
     CIFAR10_CLASSES,
     FolderLoader,
@@ -59,142 +63,9 @@ from anas_zoo.train.optim import sgd, warmup_cosine
 from anas_zoo.train.runtime import tune_cpu_training
 from anas_zoo.train.sampler import AccuracyPredictor, MacsPrior, Sampler
 
-#: Sandwich steps timed (then undone) to budget a run whose largest subnet first trains alone.
-SANDWICH_PROBE_STEPS = 4
 
-
-# ----- the training loop -------------------------------------------------------------------------
 class TrainingError(RuntimeError):
     """Training could not continue (repeated divergence, bad configuration)."""
-
-
-@dataclass
-class TrainConfig:
-    """One training recipe; every field can be set from YAML or ``key=value`` on the command line."""
-
-    space: str = "cifar10"
-    num_classes: int | None = None
-    data: str = "cifar10"  # 'cifar10' or 'folder'
-    data_path: str | None = None  # CIFAR archive/folder (default $ANAS_ZOO_DATA), or the ImageNet-style root of train/, val/
-    holdout_fraction: float = 0.1
-    input_resolution: int | None = None  # feed every subnet this size instead of its genome's resolution
-    batch_size: int = 128  # per rank
-    grad_accum: int = 1  # micro-batches per step (a global batch split like ranks split it)
-    epochs: float = 1.0
-    max_steps: int | None = None  # stop early (the schedule still follows ``epochs``)
-    time_budget_minutes: float | None = None  # after the lr warm-up, shorten the cosine so the run ends within this
-    # (with largest_only_epochs, the plan times the largest-only steps and probes a few sandwich steps)
-    lr: float = 0.1  # per 256 images of the global batch
-    warmup_epochs: float = 0.0
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 1e-5  # not on BN or biases
-    label_smoothing: float = 0.1
-    dropout: float = 0.2
-    drop_connect: float = 0.2
-    zero_init_residual: bool = False  # each block starts as its shortcut (BigNAS); off keeps older recipes exact
-    bn_momentum: float = 0.0
-    sampler: str = "bestup"
-    k: int = 3
-    num_sampled: int = 2
-    rank_subbatch: int | None = None  # rank candidates on the first N images of each micro-batch
-    predictor: str | None = None  # JSON file of an AccuracyPredictor: rank by it instead of the minibatch loss
-    distill: str = "kd"  # 'kd' (soft-target CE) or 'alpha' (AlphaNet α-divergence)
-    distill_warmup_epochs: float = 0.0  # the other subnets learn from the labels until the largest is worth copying
-    largest_only_epochs: float = 0.0  # train the largest subnet alone first (Once-for-All's order), then the sandwich
-    alpha_min: float = -1.0
-    alpha_max: float = 1.0
-    alpha_clip: float = 5.0
-    clip_grad: float = 1.0
-    prior_samples: int = 2000
-    seed: int = 0
-    threads: int | None = None
-    channels_last: bool = True
-    cpu_tuning: bool = True  # keep freed memory mapped and cache more oneDNN kernels (anas_zoo.train.runtime)
-    amp: bool = True  # bfloat16 autocast, CUDA only
-    out_dir: str = "runs/train"
-    resume: str | None = "auto"  # 'auto' (out_dir/last.safetensors if present), a path, or null
-    init_from: str | None = None  # supernet checkpoint (full or slimmed) whose weights start a new run: fine-tuning
-    checkpoint_every: int = 200
-    eval_every: float = 1.0  # epochs between min/max validations (0: only at the end)
-    eval_batches: int | None = None  # limit evaluation batches
-    calib_batches: int = 20
-    eval_batch_size: int = 250
-    log_every: int = 10
-    max_failures: int = 3
-    lr_backoff: float = 0.5
-    progress: bool = True
-
-    @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}; allowed: {sorted(known)}")
-        for key, value in values.items():
-            _check_type(key, value, known[key].type)
-        config = cls(**values)
-        config.check()
-        return config
-
-    def check(self) -> None:
-        """Reject values that would only fail after the data is loaded, naming what is allowed."""
-        from anas_zoo.space import list_spaces
-        from anas_zoo.train.losses import DISTILLATION_LOSSES
-        from anas_zoo.train.sampler import SAMPLERS
-
-        choices = {
-            "space": list_spaces(),
-            "data": ["cifar10", "folder"],
-            "sampler": list(SAMPLERS),
-            "distill": sorted(DISTILLATION_LOSSES),
-        }
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise ValueError(f"{key}={getattr(self, key)!r} is not allowed; allowed: {allowed}")
-        check_output_dir(self.out_dir, "out_dir")
-        if self.num_classes is not None and (isinstance(self.num_classes, bool) or not 1 <= self.num_classes <= MAX_CLASSES):
-            raise ValueError(f"num_classes must be an integer from 1 to {MAX_CLASSES} (or null: the data's), "
-                             f"got {self.num_classes}")
-        if not self.epochs > 0:
-            raise ValueError(f"epochs must be > 0, got {self.epochs}")
-        for key in ("batch_size", "grad_accum", "k", "calib_batches", "log_every", "checkpoint_every"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("lr", "warmup_epochs", "distill_warmup_epochs", "largest_only_epochs", "weight_decay",
-                    "label_smoothing"):  # lr 0 is a frozen run: init_from's weights stay as loaded
-            if getattr(self, key) < 0:
-                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
-        if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
-            raise ValueError(f"time_budget_minutes must be > 0 (or null for no budget), got {self.time_budget_minutes}")
-        if self.time_budget_minutes is not None and 0 < self.largest_only_epochs < self.warmup_epochs:
-            raise ValueError(
-                f"time_budget_minutes={self.time_budget_minutes} needs warmup_epochs={self.warmup_epochs} <= "
-                f"largest_only_epochs={self.largest_only_epochs}: the budget is planned at the end of the lr warm-up "
-                "on the timed steps of the largest subnet alone and a few probed sandwich steps, so the warm-up must "
-                "not reach into the sandwich"
-            )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
-
-
-def _check_type(key: str, value, annotation: str) -> None:
-    """``value`` fits the field's annotation (``int``, ``float``, ``bool``, ``str``, each optionally ``| None``):
-    a recipe value of the wrong kind (``lr=fast``, ``epochs=[1]``) is named now, not a traceback mid-run."""
-    names = [part.strip() for part in annotation.split("|")]
-    if value is None and "None" in names:
-        return
-    allowed = tuple(t for name in names for t in _TYPES.get(name, ()))
-    if not allowed:  # an annotation this check does not know
-        return
-    if isinstance(value, allowed) and (bool in allowed or not isinstance(value, bool)):
-        return
-    kinds = " or ".join(name if name != "None" else "null" for name in names)
-    raise ValueError(f"{key}={value!r} is not allowed; expected {kinds}")
 
 
 def _distributed() -> tuple[int, int]:
@@ -642,24 +513,8 @@ class Trainer:
         return result
 
 
-def steps_within_budget(budget: float, spent: float, step: int, step_seconds: float, eval_seconds: float,
-                        eval_interval: int | None, total_steps: int, sandwich_seconds: float | None = None,
-                        sandwich_from: int = 0) -> int:
-    """The last step T <= ``total_steps`` (and >= ``step``) at which a run that has spent ``spent`` of ``budget``
-    seconds at ``step`` ends in time: its remaining steps (``step_seconds`` each before step ``sandwich_from``,
-    where the largest subnet trains alone, ``sandwich_seconds`` from there), the evaluations among them (every
-    ``eval_interval`` steps before T) and the final one."""
-    planned, cost = step, spent
-    for end in range(step + 1, total_steps + 1):
-        cost += step_seconds if end <= sandwich_from or sandwich_seconds is None else sandwich_seconds
-        evals = 1 + ((end - 1) // eval_interval - step // eval_interval if eval_interval else 0)
-        if cost + evals * eval_seconds > budget:
-            break
-        planned = end
-    return planned
-
-
 def _take(iterable: Iterable, n: int) -> list:
+    """The first ``n`` items of ``iterable``: the ``eval_batches`` limit on a validation loader."""
     out = []
     for item in iterable:
         if len(out) == n:
@@ -669,10 +524,12 @@ def _take(iterable: Iterable, n: int) -> list:
 
 
 def _jsonable_rng(state) -> list:
+    """``random.Random.getstate()`` as JSON (checkpoint metadata holds no pickles)."""
     version, internal, gauss = state
     return [version, list(internal), gauss]
 
 
 def _rng_state(state: list) -> tuple:
+    """The inverse of :func:`_jsonable_rng`: a state ``random.Random.setstate`` accepts."""
     version, internal, gauss = state
     return version, tuple(internal), gauss
