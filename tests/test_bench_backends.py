@@ -1,5 +1,6 @@
 """Backends: real torch and ONNX Runtime sessions on a tiny model, refusals of unsupported settings."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,7 +14,7 @@ def tiny():
     return StaticNet(get_space("attentivenas").min_arch(), num_classes=10, resolution=32).eval()
 
 
-def test_torch_and_ort_time_real_inference(tiny, tmp_path):
+def test_torch_and_ort_time_real_inference_and_predict_with_what_they_time(tiny, tmp_path):
     torch_run = prepare("torch", tiny, batch=2, resolution=32, threads=1)
     assert torch_run.cold_start["first_call_ms"] > 0 and torch_run.call() > 0
     ort_run = prepare("ort", tiny, batch=2, resolution=32, threads=1, workdir=tmp_path, exporter="torchscript")
@@ -21,6 +22,11 @@ def test_torch_and_ort_time_real_inference(tiny, tmp_path):
     assert ort_run.details["ort_intra_op"] == 1 and ort_run.details["ort_execution_mode"] == "sequential"
     assert ort_run.cold_start["export_s"] > 0 and ort_run.cold_start["session_s"] > 0
     assert ort_run.call() > 0
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        expected = tiny(x).numpy()
+    assert np.allclose(torch_run.predict(x.numpy()), expected, atol=1e-6)
+    assert np.allclose(ort_run.predict(x.numpy()), expected, atol=1e-4)
 
 
 def test_unsupported_settings_are_refused(tiny, tmp_path):

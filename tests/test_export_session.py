@@ -1,5 +1,8 @@
 """The one ONNX Runtime session factory that export validation and the latency harness share."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -41,3 +44,13 @@ def test_a_device_without_its_provider_is_refused(relu_file):
 def test_an_unknown_device_is_refused(relu_file):
     with pytest.raises(ValueError, match="unknown device 'tpu'; allowed: cpu, cuda"):
         ort_session(relu_file, device="tpu")
+
+
+def test_a_profiled_session_writes_its_node_timings(relu_file, tmp_path):
+    session = ort_session(relu_file, threads=1, profile=tmp_path / "relu")
+    assert session.get_session_options().enable_profiling
+    session.run(None, {"input": np.zeros((1, 4), dtype=np.float32)})
+    path = Path(session.end_profiling())
+    assert path.parent == tmp_path and path.name.startswith("relu")
+    events = json.loads(path.read_text())
+    assert any(e.get("cat") == "Node" and e["args"].get("op_name") == "Relu" for e in events)

@@ -2,7 +2,7 @@
 OpenVINO and ExecuTorch with XNNPACK (CPU).
 
 :func:`prepare` turns a model into a :class:`Prepared` callable that runs one inference and returns its
-latency in ms. Everything slow that happens once (export, quantization, session creation, compilation,
+latency in ms, and the same compiled model as a function from images to logits (for its accuracy). Everything slow that happens once (export, quantization, session creation, compilation,
 the first call) is done inside :func:`prepare` and reported as cold start, never mixed into the samples.
 The files timed are those the exporters ship (:mod:`anas_zoo.export`): int8 is ONNX Runtime's static QDQ,
 NNCF's post-training quantization for OpenVINO and the XNNPACK PT2E quantizer for ExecuTorch, each
@@ -42,9 +42,12 @@ class UnsupportedConfig(ValueError):
 
 @dataclass
 class Prepared:
-    """A ready-to-time inference: ``call()`` runs one batch and returns its latency in ms."""
+    """A ready-to-time inference: ``call()`` runs one batch and returns its latency in ms; ``predict(x)`` runs the
+    same session, compiled model or program on a float32 NCHW array of the prepared batch size and returns its
+    logits, so accuracy is measured on exactly what was timed."""
 
     call: Callable[[], float]
+    predict: Callable[[np.ndarray], np.ndarray]
     cold_start: dict = field(default_factory=dict)
     details: dict = field(default_factory=dict)
 
@@ -134,7 +137,12 @@ def _prepare_torch(model: nn.Module, x: torch.Tensor, precision: str, device: st
     first_ms = call()
     cold = {"compile_and_first_call_s" if compile_ else "first_call_s": time.perf_counter() - t0,
             "first_call_ms": first_ms}
-    return Prepared(call, cold, {"dtype": str(dtype).removeprefix("torch.")})
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(batch).to(device=device, dtype=dtype)).float().cpu().numpy()
+
+    return Prepared(call, predict, cold, {"dtype": str(dtype).removeprefix("torch.")})
 
 
 def export_onnx(model: nn.Module, path: Path, *, batch: int, resolution: int, precision: str,
@@ -174,8 +182,7 @@ def timed_session(path: Path, x: torch.Tensor, threads: int = 1, device: str = "
         session = ort_session(path, threads, device)
     except ProviderUnavailableError as e:
         raise UnsupportedConfig(str(e)) from None
-    inp = session.get_inputs()[0]
-    feed = {inp.name: x.numpy().astype(_ORT_DTYPES.get(inp.type, np.float32))}
+    feed = {session.get_inputs()[0].name: _ort_input(session, x.numpy())}
 
     def call() -> float:
         t = time.perf_counter_ns()
@@ -183,6 +190,11 @@ def timed_session(path: Path, x: torch.Tensor, threads: int = 1, device: str = "
         return (time.perf_counter_ns() - t) / 1e6
 
     return call, session
+
+
+def _ort_input(session, x: np.ndarray) -> np.ndarray:
+    """``x`` in the element type of the session's input (float16 for a graph converted with float16 inputs)."""
+    return x.astype(_ORT_DTYPES.get(session.get_inputs()[0].type, np.float32), copy=False)
 
 
 def _prepare_ort(model: nn.Module, x: torch.Tensor, precision: str, device: str, threads: int,
@@ -200,7 +212,8 @@ def _prepare_ort(model: nn.Module, x: torch.Tensor, precision: str, device: str,
     details = {"providers": session.get_providers(), "input_type": inp.type, "onnx_bytes": path.stat().st_size,
                "ort_intra_op": threads, "ort_inter_op": 1, "ort_execution_mode": "sequential",
                "ort_graph_optimization": "all", **export}
-    return Prepared(call, {"export_s": export_s, "session_s": session_s, "first_call_ms": first_ms}, details)
+    return Prepared(call, lambda batch: session.run(None, {inp.name: _ort_input(session, batch)})[0],
+                    {"export_s": export_s, "session_s": session_s, "first_call_ms": first_ms}, details)
 
 
 def _property_text(value) -> str:
@@ -222,11 +235,13 @@ def _prepare_openvino(model: nn.Module, x: torch.Tensor, precision: str, threads
     feed = {0: x.numpy()}
     call = timed(lambda: request.infer(feed))
     first_ms = call()
+    output = compiled.output(0)
     config = {key: _property_text(compiled.get_property(key)) for key in
               ("INFERENCE_NUM_THREADS", "NUM_STREAMS", "PERFORMANCE_HINT", "INFERENCE_PRECISION_HINT")}
     details = {"openvino_config": config, "ir_bytes": Path(report.path).with_suffix(".bin").stat().st_size,
                **_export_details(report)}
-    return Prepared(call, {"export_s": export_s, "compile_s": compile_s, "first_call_ms": first_ms}, details)
+    return Prepared(call, lambda batch: request.infer({0: batch})[output],
+                    {"export_s": export_s, "compile_s": compile_s, "first_call_ms": first_ms}, details)
 
 
 def _prepare_executorch(model: nn.Module, x: torch.Tensor, precision: str, threads: int, workdir: Path,
@@ -244,7 +259,8 @@ def _prepare_executorch(model: nn.Module, x: torch.Tensor, precision: str, threa
     call = timed(lambda: method.execute([x]))
     first_ms = call()
     details = {"executorch_threads": pool, "pte_bytes": Path(report.path).stat().st_size, **_export_details(report)}
-    return Prepared(call, {"export_s": export_s, "load_s": load_s, "first_call_ms": first_ms}, details)
+    return Prepared(call, lambda batch: method.execute([torch.from_numpy(batch)])[0].numpy(),
+                    {"export_s": export_s, "load_s": load_s, "first_call_ms": first_ms}, details)
 
 
 def prepare(backend: str, model: nn.Module, *, batch: int, resolution: int, precision: str = "fp32",

@@ -38,6 +38,11 @@ THREAD_ENV_VARS = (
     "ONEDNN_PRIMITIVE_CACHE_CAPACITY",
 )
 
+#: The /proc/cpuinfo flags recorded: fp32 SIMD width, and the int8 dot-product instructions (VNNI, AMX) that decide
+#: whether int8 kernels can outrun fp32 ones.
+ISA_FLAGS = ("avx512f", "avx512bw", "avx512_bf16", "avx512_vnni", "avx512_fp16", "amx_tile", "amx_int8", "avx2", "fma",
+             "avx_vnni", "neon", "asimd", "asimddp", "i8mm")
+
 
 def _read(path: str) -> str | None:
     try:
@@ -154,8 +159,7 @@ def capture_environment(threads: int | None = None) -> dict:
             "mhz_now": cpu["mhz"],
             "mhz_max": _max_mhz(),
             "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
-            "isa": [f for f in ("avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16", "amx_tile", "avx2", "fma",
-                                "avx_vnni", "neon", "asimd") if f in cpu["flags"]],
+            "isa": [f for f in ISA_FLAGS if f in cpu["flags"]],
             "virtualized": "hypervisor" in cpu["flags"],
         },
         "gpus": _gpus(),

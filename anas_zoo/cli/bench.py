@@ -26,21 +26,11 @@ from anas_zoo.bench.environment import fp32_peak_estimate
 from anas_zoo.bench.peak import achieved, read_results
 from anas_zoo.bench.runner import Job, load_runs, resolve_models, run_benchmark
 from anas_zoo.bench.tables import fastest_runtimes, pareto_table, write_pareto
-from anas_zoo.cli.common import EXIT_FAILED, EXIT_OK, at_least, non_negative_int, print_json, run
+from anas_zoo.cli.common import EXIT_FAILED, EXIT_OK, at_least, comma_list, non_negative_int, print_json, run
 from anas_zoo.search.latency_model import build_latency_model
 
 #: What a latency model must reach on held-out sub-networks measured for real.
 TAU_TARGET, MAPE_TARGET = 0.85, 10.0
-
-
-def _choices(allowed: tuple[str, ...]):
-    def parse(text: str) -> list[str]:
-        values = [v.strip() for v in text.split(",") if v.strip()]
-        bad = [v for v in values if v not in allowed]
-        if bad or not values:
-            raise argparse.ArgumentTypeError(f"'{text}': allowed values are {', '.join(allowed)} (comma-separated)")
-        return values
-    return parse
 
 
 def _positive_ints(text: str) -> list[int]:
@@ -173,10 +163,10 @@ def _add_latency(sub) -> None:
                                    "Pareto tables.")
     p.add_argument("--models", nargs="+", required=True,
                    help="registered names (attentivenas_a0), globs ('attentivenas_a*') or genome JSON files")
-    p.add_argument("--backends", type=_choices(BACKENDS), default=["torch", "ort"],
+    p.add_argument("--backends", type=comma_list(BACKENDS), default=["torch", "ort"],
                    help=f"comma-separated from {', '.join(BACKENDS)} (default torch,ort); openvino and executorch "
                         "need their extras: pip install \"anas_zoo[openvino]\" / \"anas_zoo[executorch]\"")
-    p.add_argument("--precision", type=_choices(PRECISIONS), default=["fp32"],
+    p.add_argument("--precision", type=comma_list(PRECISIONS), default=["fp32"],
                    help="comma-separated from fp32,fp16,int8 (default fp32; int8 runs on ort, openvino and "
                         "executorch and needs --calib-data; fp16 on ort, and on torch with CUDA)")
     p.add_argument("--batch", type=_positive_ints, default=[1], help="batch sizes, e.g. 1,8,32 (default 1)")

@@ -62,6 +62,17 @@ def at_least(minimum: float, kind: type = int) -> Callable[[str], float]:
     return parse
 
 
+def comma_list(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """argparse type of a comma-separated list of values from ``allowed`` (``--backends torch,ort``)."""
+    def parse(text: str) -> list[str]:
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        bad = [v for v in values if v not in allowed]
+        if bad or not values:
+            raise argparse.ArgumentTypeError(f"'{text}': allowed values are {', '.join(allowed)} (comma-separated)")
+        return values
+    return parse
+
+
 #: Counts where 0 means none (``--workers 0`` loads data in the main process).
 non_negative_int = at_least(0)
 

@@ -75,10 +75,12 @@ def _metadata_of(ov_model) -> dict:
     return decode_metadata({key: value.astype(str) for key, value in info[RT_INFO_KEY].items()})
 
 
-def compile_cpu(model, threads: int = 2):
-    """``model`` (an ``ov.Model`` or IR path) compiled for the CPU with :data:`CHECK_CONFIG` and ``threads`` threads."""
+def compile_cpu(model, threads: int = 2, profile: bool = False):
+    """``model`` (an ``ov.Model`` or IR path) compiled for the CPU with :data:`CHECK_CONFIG` and ``threads`` threads;
+    ``profile`` turns on per-layer performance counters (``request.get_profiling_info()``)."""
     ov = require("openvino", "openvino")
-    return ov.Core().compile_model(model, "CPU", {**CHECK_CONFIG, "INFERENCE_NUM_THREADS": threads})
+    return ov.Core().compile_model(model, "CPU", {**CHECK_CONFIG, "INFERENCE_NUM_THREADS": threads,
+                                                  "PERF_COUNT": profile})
 
 
 def runner(model, threads: int = 2) -> Callable[[np.ndarray], np.ndarray]:

@@ -353,16 +353,17 @@ def check_runtime(run: Callable[[np.ndarray], np.ndarray], fp32_run: Callable[[n
 
 
 def runtime_accuracy(run: Callable[[np.ndarray], np.ndarray], eval_data, config: DataConfig, samples: int,
-                     batch: int | None = None) -> dict:
+                     batch: int | None = None, progress: bool = False) -> dict:
     """:func:`~anas_zoo.evaluate.accuracy` (%) of ``run`` (a float32 NCHW array -> logits, any runtime) on up to
     ``samples`` labelled images of ``eval_data`` (CIFAR-10: its test split), prepared with ``config``.
-    ``batch`` is a fixed-batch graph's batch (a smaller last batch is left out), None for a free one."""
+    ``batch`` is a fixed-batch graph's batch (a smaller last batch is left out), None for a free one;
+    ``progress`` shows a bar on stderr."""
     if batch is not None and samples < batch:
         raise ExportError(f"{samples} evaluation images make no batch of {batch} for this fixed-batch graph")
     batches = image_batches(eval_data, config, samples, "test", batch or EVAL_BATCH)
     if batch is not None:
         batches = ((x, y) for x, y in batches if len(y) == batch)
-    return accuracy(lambda x: torch.from_numpy(run(x.numpy())), batches)
+    return accuracy(lambda x: torch.from_numpy(run(x.numpy())), batches, limit=samples, progress=progress)
 
 
 def runtime_failure(runtime: str) -> Callable[[dict], str]:
