@@ -71,8 +71,12 @@ def test_bundled_model_reproduces_its_recorded_test_accuracy(name):
     model = anas_zoo.load(name, pretrained=True)
     assert not model.training
     recorded = model.pretrained_cfg["metrics"][0]
-    batches, split = eval_batches(resolve_data_config(model), archive, "test", batch_size=500)
-    result = evaluate(model, batches)
+    # ``anas-zoo eval``'s 50-image batches: 500-image ones spill the expanded activations out of the caches and
+    # took twice as long for a6. channels_last, as training and the fine-tuner run these models, is the same
+    # arithmetic in another memory order (about a quarter faster on CPU), its rounding far inside the 0.3 points.
+    model = model.to(memory_format=torch.channels_last)
+    batches, split = eval_batches(resolve_data_config(model), archive, "test")
+    result = evaluate(model, ((x.contiguous(memory_format=torch.channels_last), y) for x, y in batches))
     assert split == "test" and result["samples"] == recorded["samples"] == 10000
     assert abs(result["top1"] - recorded["top1"]) <= 0.3, (result, recorded)
 
