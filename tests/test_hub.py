@@ -205,7 +205,8 @@ def test_a_float16_weight_set_is_published_in_float16_and_loads_back_as_bundled(
     config = json.loads((tmp_path / "repo" / "config.json").read_text())
     assert config["dtype"] == "float16"
     published = load_file(str(tmp_path / "repo" / "model.safetensors"))
-    bundled = load_file(str(store.BUNDLED_DIR / f"{name}.cifar10.safetensors"))
+    assert config["tag"] == "cifar10_ft"  # the default weight set
+    bundled = load_file(str(store.BUNDLED_DIR / f"{name}.{config['tag']}.safetensors"))
     assert published.keys() == bundled.keys()
     assert all(published[k].dtype == v.dtype and torch.equal(published[k], v) for k, v in bundled.items())
     model = load(name)
