@@ -10,15 +10,15 @@ from anas_zoo import paper_models as _paper_models  # noqa: F401  (registers the
 from anas_zoo.data_config import DataConfig, create_transform
 from anas_zoo.flops import count_macs, count_params
 from anas_zoo.pretrained_cfg import PretrainedCfg, resolve_data_config
+from anas_zoo.provenance import __version__
 from anas_zoo.space import ArchConfig, InvalidArchError, SearchSpace, get_space, list_spaces, register_space
 from anas_zoo.static import StaticNet
 from anas_zoo.store import WeightsError
 from anas_zoo.supernet import SuperNet
 from anas_zoo.zoo import UnknownModelError, list_models, load, model_info
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
     "ArchConfig",
     "DataConfig",
     "InvalidArchError",

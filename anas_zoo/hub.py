@@ -19,6 +19,9 @@ from pathlib import Path
 import torch
 from huggingface_hub import HfApi, constants
 
+from anas_zoo.export import to_onnx
+from anas_zoo.export.executorch import to_executorch
+from anas_zoo.export.openvino import to_openvino
 from anas_zoo.fileio import staging_folder
 from anas_zoo.hub_cards import PROJECT_LICENSE, UNTRAINED_TAG, latency_rows, model_card, results_card
 from anas_zoo.hub_fetch import CONFIG_FILE, HUB_ERRORS, hub_error_reason, parse_hub_name, space_of
@@ -63,15 +66,6 @@ def _exporters(onnx_precisions, openvino: bool, executorch: bool) -> list[tuple]
     """(exporter, output path in the repo, precision) of each file asked for: ONNX per precision, fp32 IR and .pte."""
     if not (onnx_precisions or openvino or executorch):
         return []
-    try:
-        from anas_zoo.export import to_onnx
-        from anas_zoo.export.executorch import to_executorch
-        from anas_zoo.export.openvino import to_openvino
-    except ImportError as e:
-        raise PublishError(
-            "--with-onnx/--with-openvino/--with-executorch need the exporters of anas_zoo.export, which this "
-            "installation does not have"
-        ) from e
     jobs = [(to_onnx, f"{ONNX_DIR}/" + ("model.onnx" if p == "fp32" else f"model.{p}.onnx"), p)
             for p in onnx_precisions]
     jobs += [(to_openvino, OPENVINO_DIR, "fp32")] * openvino

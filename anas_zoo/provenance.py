@@ -1,4 +1,4 @@
-"""Where a result came from: the commit of the anas_zoo checkout that produced it."""
+"""Where a result came from: the anas_zoo version and the commit of the checkout that produced it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+__version__ = "0.1.0"
 
 
 def source_commit() -> dict:

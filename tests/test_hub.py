@@ -259,11 +259,13 @@ def test_publish_refuses_bad_input_with_one_line_errors(tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left behind
 
 
-def test_with_onnx_without_exporter_fails_clearly(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("runtime", ["openvino", "executorch"])
+def test_an_export_whose_runtime_is_missing_names_its_extra_and_writes_nothing(runtime, tmp_path, monkeypatch, capsys):
     save_set(store.store_dir(), seed=3)
-    monkeypatch.setitem(sys.modules, "anas_zoo.export", None)  # makes `from anas_zoo.export import ...` fail
-    assert run_cli("publish", NAME, "--repo-id", REPO, "--with-onnx", "--to-dir", tmp_path / "repo")[0] == 1
-    assert "--with-onnx/--with-openvino/--with-executorch need the exporters of anas_zoo.export" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, runtime, None)  # what an environment without the extra looks like to import
+    assert run_cli("publish", NAME, "--repo-id", REPO, f"--with-{runtime}", "--to-dir", tmp_path / "repo")[0] == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f'pip install "anas_zoo[{runtime}]"' in err, err
     assert not (tmp_path / "repo").exists()
 
 

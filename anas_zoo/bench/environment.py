@@ -15,7 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from anas_zoo.provenance import source_commit
+import onnxruntime
+import torch
+
+from anas_zoo.provenance import __version__, source_commit
 
 #: Environment variables that change how many threads a math library uses, or which kernels it picks.
 THREAD_ENV_VARS = (
@@ -92,10 +95,6 @@ def _version(package: str) -> str | None:
 
 def _gpus() -> list[dict]:
     """Name, memory and driver of each visible CUDA GPU (empty without CUDA)."""
-    try:
-        import torch
-    except ImportError:
-        return []
     if not torch.cuda.is_available():
         return []
     driver = None
@@ -123,32 +122,18 @@ def _gpus() -> list[dict]:
 
 def thread_settings(threads: int | None = None) -> dict:
     """Thread settings as this process sees them now (torch pools + env vars)."""
-    settings: dict = {"requested_intra_op": threads}
-    try:
-        import torch
-
-        settings["torch_intra_op"] = torch.get_num_threads()
-        settings["torch_inter_op"] = torch.get_num_interop_threads()
-    except ImportError:
-        pass
+    settings: dict = {"requested_intra_op": threads,
+                      "torch_intra_op": torch.get_num_threads(), "torch_inter_op": torch.get_num_interop_threads()}
     settings["env"] = {k: os.environ[k] for k in THREAD_ENV_VARS if k in os.environ}
     return settings
 
 
 def capture_environment(threads: int | None = None) -> dict:
     """The full environment record attached to every result."""
-    import anas_zoo
-
     cpu = _cpuinfo()
     logical = os.cpu_count()
     physical = _physical_cores()
-    ort_providers = None
-    try:
-        import onnxruntime
-
-        ort_providers = onnxruntime.get_available_providers()
-    except ImportError:
-        pass
+    ort_providers = onnxruntime.get_available_providers()
     return {
         "cpu": {
             "model": cpu["model"],
@@ -169,7 +154,7 @@ def capture_environment(threads: int | None = None) -> dict:
         "packages": {p: _version(p) for p in ("torch", "onnxruntime", "onnxruntime-gpu", "onnx", "numpy", "openvino",
                                               "nncf", "executorch", "torchao")},
         "onnxruntime_providers": ort_providers,
-        "anas_zoo": {"version": anas_zoo.__version__, **source_commit()},
+        "anas_zoo": {"version": __version__, **source_commit()},
         "threads": thread_settings(threads),
     }
 

@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
 from anas_zoo.bench.backends import BACKENDS, DEVICES, PRECISIONS, UnsupportedConfig, check_supported
 from anas_zoo.bench.environment import capture_environment
 from anas_zoo.fileio import atomic_write
@@ -225,8 +227,6 @@ def write_results_csv(out: str | Path) -> Path:
 def run_benchmark(jobs: Sequence[Job], out: str | Path, *, timeout: float = 1800.0, progress: bool = True,
                   on_result: Callable[[dict], None] | None = None) -> list[dict]:
     """Run every job in its own process, writing its run record and the aggregated CSV as soon as it ends."""
-    from tqdm import tqdm
-
     out = Path(out)
     env = capture_environment(jobs[0].threads if jobs else None)
     atomic_write(out / "environment.json", json.dumps(env, indent=2) + "\n")

@@ -21,7 +21,9 @@ from pathlib import Path
 from anas_zoo.bench.backends import BACKENDS, PRECISIONS
 from anas_zoo.bench.runner import result_row
 from anas_zoo.fileio import atomic_write
+from anas_zoo.flops import fvcore_macs
 from anas_zoo.pareto import Panel, Series, pareto_front, plot_panels
+from anas_zoo.static import StaticNet
 
 FRONT_KEYS = ("device_name", "device", "backend", "precision", "threads", "batch", "accuracy_dataset")
 #: Runtimes compete for "fastest" only on the same hardware, thread count and batch.
@@ -47,9 +49,6 @@ def _groups(rows: Sequence[dict]) -> dict[tuple, list[dict]]:
 
 def _fvcore_macs(model: dict) -> int | None:
     """fvcore's count for a model spec (None when fvcore cannot trace it)."""
-    from anas_zoo.flops import fvcore_macs
-    from anas_zoo.static import StaticNet
-
     net = StaticNet(model["genome"], model["space"], model["num_classes"], resolution=model["resolution"])
     try:
         return fvcore_macs(net, model["resolution"])

@@ -16,21 +16,19 @@ import time
 import traceback
 from pathlib import Path
 
+import torch
+
+from anas_zoo.bench.backends import UnsupportedConfig, prepare, set_torch_threads
+from anas_zoo.bench.environment import thread_settings
+from anas_zoo.bench.stats import summarize
 from anas_zoo.fileio import atomic_write
+from anas_zoo.static import StaticNet
+from anas_zoo.timing import collect_samples
 
 
 def measure(job: dict, workdir: Path) -> dict:
     """Run ``job`` (a :class:`~anas_zoo.bench.runner.Job` as a dict) here and return the result record."""
-    from anas_zoo.bench.backends import prepare, set_torch_threads
-    from anas_zoo.bench.environment import thread_settings
-    from anas_zoo.bench.stats import summarize
-    from anas_zoo.timing import collect_samples
-
     set_torch_threads(job["threads"], 1)
-    import torch
-
-    from anas_zoo.static import StaticNet
-
     spec = job["model"]
     torch.manual_seed(0)
     model = StaticNet(spec["genome"], spec["space"], spec["num_classes"], resolution=spec["resolution"]).eval()
@@ -61,8 +59,6 @@ def main(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory(prefix="anas_bench_") as workdir:
             result = measure(job, Path(workdir))
     except Exception as e:  # noqa: BLE001 - every failure becomes a recorded result, not a lost run
-        from anas_zoo.bench.backends import UnsupportedConfig
-
         status = "unsupported" if isinstance(e, UnsupportedConfig) else "error"
         result = {"status": status, "error": f"{type(e).__name__}: {e}", "worker": {"pid": os.getpid()}}
         if status == "error":

@@ -26,7 +26,16 @@ from anas_zoo.bench.environment import fp32_peak_estimate
 from anas_zoo.bench.peak import achieved, read_results
 from anas_zoo.bench.runner import Job, load_runs, resolve_models, run_benchmark
 from anas_zoo.bench.tables import fastest_runtimes, pareto_table, write_pareto
-from anas_zoo.cli.common import EXIT_FAILED, EXIT_OK, at_least, comma_list, non_negative_int, print_json, run
+from anas_zoo.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    at_least,
+    comma_list,
+    non_negative_int,
+    positive_int,
+    print_json,
+    run,
+)
 from anas_zoo.search.latency_model import build_latency_model
 
 #: What a latency model must reach on held-out sub-networks measured for real.
@@ -175,9 +184,9 @@ def _add_latency(sub) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto = cuda when torch sees a GPU, else cpu (openvino and executorch: cpu only)")
     p.add_argument("--warmup", type=non_negative_int, default=10, help="untimed calls before sampling (default 10)")
-    p.add_argument("--min-iters", type=at_least(1), default=50, help="at least this many timed calls (default 50)")
+    p.add_argument("--min-iters", type=positive_int, default=50, help="at least this many timed calls (default 50)")
     p.add_argument("--min-seconds", type=at_least(0.0, float), default=2.0, help="and at least this long (default 2 s)")
-    p.add_argument("--max-iters", type=at_least(1), default=10_000, help="never more timed calls than this")
+    p.add_argument("--max-iters", type=positive_int, default=10_000, help="never more timed calls than this")
     p.add_argument("--resolution", type=int, default=None, help="override every model's input resolution")
     p.add_argument("--space", default="attentivenas", help="search space of bare genome files")
     p.add_argument("--calib-data", default=None,
@@ -204,15 +213,15 @@ def _add_latency_model(sub) -> None:
     p.add_argument("--space", default="attentivenas", help="registered search space (default attentivenas)")
     p.add_argument("--backend", choices=BACKENDS, default="ort")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32")
-    p.add_argument("--threads", type=at_least(1), default=1, help="intra-op threads (default 1)")
-    p.add_argument("--batch", type=at_least(1), default=1)
+    p.add_argument("--threads", type=positive_int, default=1, help="intra-op threads (default 1)")
+    p.add_argument("--batch", type=positive_int, default=1)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--num-train", type=int, default=40, help="measured sub-networks to fit on (default 40)")
     p.add_argument("--num-val", type=int, default=30, help="held-out sub-networks measured for validation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--warmup", type=non_negative_int, default=3)
-    p.add_argument("--iters", type=at_least(1), default=3, help="timed calls per sub-network and round (default 3)")
-    p.add_argument("--rounds", type=at_least(1), default=15,
+    p.add_argument("--iters", type=positive_int, default=3, help="timed calls per sub-network and round (default 3)")
+    p.add_argument("--rounds", type=positive_int, default=15,
                    help="interleaved timing rounds; a net's latency is its best round's median (default 15)")
     p.add_argument("--resolution", type=int, default=None, help="override every genome's resolution")
     p.add_argument("--num-classes", type=int, default=None)

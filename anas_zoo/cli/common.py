@@ -75,6 +75,8 @@ def comma_list(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
 
 #: Counts where 0 means none (``--workers 0`` loads data in the main process).
 non_negative_int = at_least(0)
+#: Counts of one or more (threads, batch size, steps).
+positive_int = at_least(1)
 
 
 def print_json(document) -> None:

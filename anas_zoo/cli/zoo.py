@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
+from pathlib import Path
 
-from anas_zoo.cli.common import EXIT_FAILED, EXIT_USAGE, device_argument, fail, non_negative_int, print_json, run
+from anas_zoo.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    device_argument,
+    fail,
+    non_negative_int,
+    positive_int,
+    print_json,
+    run,
+)
+from anas_zoo.demo import run_demo
+from anas_zoo.evaluate import eval_batches, evaluate, uses_image_folder
+from anas_zoo.extract import extract_weights
+from anas_zoo.fileio import check_output_dir
+from anas_zoo.hub import PublishError, publish, publish_results
+from anas_zoo.official.importer import MODELS, imagenet_calibration, import_official
 from anas_zoo.pretrained_cfg import resolve_data_config
-from anas_zoo.store import STORAGE_DTYPES
+from anas_zoo.space import ArchConfig
+from anas_zoo.store import STORAGE_DTYPES, check_name_part
+from anas_zoo.train.checkpoint import slim_checkpoint
+from anas_zoo.train.data import cifar10_source
+from anas_zoo.train.finetune import FinetuneConfig, FinetuneError, Finetuner
 from anas_zoo.zoo import list_models, load, model_info
 
 
@@ -53,8 +74,6 @@ def _info(args: argparse.Namespace) -> None:
 
 def _demo(args: argparse.Namespace) -> None:
     """The main job on the bundled CIFAR-10 family (see anas_zoo.demo)."""
-    from anas_zoo.demo import run_demo
-
     result = run_demo(samples=args.samples, threads=args.threads, data=args.data, out_dir=args.out_dir)
     if args.json:
         print_json(result)
@@ -88,8 +107,6 @@ def _publish_report(report: dict, as_json: bool) -> None:
 
 def _publish(args: argparse.Namespace) -> int | None:
     """Publish a model repo (weights, config.json, model card, optional exports) or write it with --to-dir."""
-    from anas_zoo.hub import PublishError, publish
-
     try:
         report = publish(args.name, args.repo_id, revision=args.revision, private=args.private,
                          with_onnx=args.with_onnx, onnx_precisions=args.onnx_precisions.split(","),
@@ -103,8 +120,6 @@ def _publish(args: argparse.Namespace) -> int | None:
 
 def _publish_results(args: argparse.Namespace) -> int | None:
     """Publish the latency/Pareto results folder as a dataset repo, or write it with --to-dir."""
-    from anas_zoo.hub import PublishError, publish_results
-
     try:
         report = publish_results(args.repo_id, results_dir=args.results_dir, revision=args.revision,
                                  private=args.private, to_dir=args.to_dir, token=args.token)
@@ -124,17 +139,8 @@ def _add_hub_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def _import_official(args: argparse.Namespace) -> int | None:
     """Map an official supernet checkpoint, extract the paper's A-models, recalibrate BN, store them."""
-    from anas_zoo.official.importer import MODELS, imagenet_calibration, import_official
-
     models = [m.strip().lower() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
@@ -159,9 +165,6 @@ def _import_official(args: argparse.Namespace) -> int | None:
 
 def _eval(args: argparse.Namespace) -> int | None:
     """Top-1/top-5 of a pretrained model on a dataset, with the model's recorded preprocessing."""
-    from anas_zoo.evaluate import eval_batches, evaluate, uses_image_folder
-    from anas_zoo.train.data import cifar10_source
-
     model = load(args.name, pretrained=True)
     config = resolve_data_config(model)
     if args.data is None:
@@ -180,14 +183,6 @@ def _eval(args: argparse.Namespace) -> int | None:
 
 def _extract(args: argparse.Namespace) -> int | None:
     """Ship a searched family: extract each genome, calibrate BN on held-out data, measure test top-1, save."""
-    import json
-    from pathlib import Path
-
-    from anas_zoo.extract import extract_weights
-    from anas_zoo.fileio import check_output_dir
-    from anas_zoo.space import ArchConfig
-    from anas_zoo.store import check_name_part
-
     try:
         check_name_part(args.prefix, "--prefix")
         check_name_part(args.tag, "--tag")
@@ -209,8 +204,6 @@ def _extract(args: argparse.Namespace) -> int | None:
              for member in family]  # the whole-split re-score when anas-search made one, else the search's score
     supernet = args.supernet
     if args.supernet_out:
-        from anas_zoo.train.checkpoint import slim_checkpoint
-
         supernet = slim_checkpoint(args.supernet, args.supernet_out, args.dtype)
     records = extract_weights(supernet, genomes, names, args.out, args.tag, args.data, extra=extra,
                               progress=not args.json, dtype=args.dtype)
@@ -225,8 +218,6 @@ def _extract(args: argparse.Namespace) -> int | None:
 
 def _finetune(args: argparse.Namespace) -> int | None:
     """Fine-tune one member standalone, distilled from a teacher; resumable; writes NAME.TAG to --out."""
-    from anas_zoo.train.finetune import FinetuneConfig, FinetuneError, Finetuner
-
     try:
         config = FinetuneConfig(
             model=args.model, teacher=args.teacher, epochs=args.epochs, tag=args.tag, out=args.out,
@@ -263,8 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_info)
 
     p = sub.add_parser("demo", help="the main job: evaluate, export and time the bundled CIFAR-10 family")
-    p.add_argument("--threads", type=_positive_int, default=2, help="intra-op threads for timing (default 2)")
-    p.add_argument("--samples", type=_positive_int, default=500, help="CIFAR-10 test images to evaluate (default 500)")
+    p.add_argument("--threads", type=positive_int, default=2, help="intra-op threads for timing (default 2)")
+    p.add_argument("--samples", type=positive_int, default=500, help="CIFAR-10 test images to evaluate (default 500)")
     p.add_argument("--data", help="CIFAR-10 archive or folder (default: $ANAS_ZOO_DATA; synthetic when absent)")
     p.add_argument("--out-dir", help="keep the exported ONNX file (and sidecar) in this folder")
     p.add_argument("--json", action="store_true", help="print one JSON document")
@@ -295,8 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=("attentivenas", "alphanet"), default="attentivenas",
                    help="which release the file is (default attentivenas)")
     p.add_argument("--calib-data", help="ImageNet-style train folder for BN recalibration (strongly advised)")
-    p.add_argument("--calib-batches", type=_positive_int, default=64, help="BN calibration batches per model (default 64)")
-    p.add_argument("--calib-batch-size", type=_positive_int, default=64, help="images per calibration batch (default 64)")
+    p.add_argument("--calib-batches", type=positive_int, default=64, help="BN calibration batches per model (default 64)")
+    p.add_argument("--calib-batch-size", type=positive_int, default=64, help="images per calibration batch (default 64)")
     p.add_argument("--models", default="a0,a1,a2,a3,a4,a5,a6", help="comma-separated subset of a0..a6 (default all)")
     p.add_argument("--store", help="weight store folder (default: $ANAS_ZOO_HOME/weights or the user cache)")
     p.add_argument("--workers", type=non_negative_int, default=2, help="data loading processes (default 2)")
@@ -330,13 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", help="resumable state and metrics.jsonl (default runs/finetune/NAME.TAG); "
                                        "rerunning the same command resumes from it")
     p.add_argument("--data", help="CIFAR-10 archive or folder (default: $ANAS_ZOO_DATA)")
-    p.add_argument("--batch-size", type=_positive_int, default=128, help="images per step (default 128)")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="images per step (default 128)")
     p.add_argument("--lr", type=float, default=0.05, help="peak learning rate per 256 images (default 0.05)")
     p.add_argument("--kd-weight", type=float, default=1.0, help="weight of the distillation loss (default 1)")
-    p.add_argument("--threads", type=_positive_int, default=2, help="intra-op threads (default 2)")
+    p.add_argument("--threads", type=positive_int, default=2, help="intra-op threads (default 2)")
     p.add_argument("--dtype", choices=tuple(STORAGE_DTYPES), default="float16",
                    help="storage precision of the result (default float16; measured as stored)")
-    p.add_argument("--max-steps", type=_positive_int, help="stop (checkpointed) after this many steps in all")
+    p.add_argument("--max-steps", type=positive_int, help="stop (checkpointed) after this many steps in all")
     p.add_argument("--json", action="store_true", help="print the record as one JSON document (no progress bar)")
     p.set_defaults(func=_finetune)
 
@@ -345,8 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="ImageNet-style folder (or its parent) or the CIFAR-10 archive/folder (CIFAR-10 "
                                   "models: default $ANAS_ZOO_DATA)")
     p.add_argument("--split", choices=("test", "val"), help="split (default: val for ImageNet, test for CIFAR-10)")
-    p.add_argument("--batch-size", type=_positive_int, default=50, help="images per batch (default 50)")
-    p.add_argument("--limit", type=_positive_int, help="evaluate only this many images (an evenly spread subset)")
+    p.add_argument("--batch-size", type=positive_int, default=50, help="images per batch (default 50)")
+    p.add_argument("--limit", type=positive_int, help="evaluate only this many images (an evenly spread subset)")
     p.add_argument("--workers", type=non_negative_int, default=2, help="data loading processes (default 2)")
     p.add_argument("--device", type=device_argument, default="cpu", help="torch device, e.g. cuda (default cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON document: top1, top5, samples")

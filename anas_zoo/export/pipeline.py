@@ -19,9 +19,12 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime
 import torch
 from tqdm import tqdm
 
@@ -34,6 +37,7 @@ from anas_zoo.export.quantize import check_data_source, image_batches, load_imag
 from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME
 from anas_zoo.fileio import move_into_place, sha256_of, staging_folder
 from anas_zoo.pretrained_cfg import resolve_data_config
+from anas_zoo.provenance import __version__
 from anas_zoo.static import StaticNet
 from anas_zoo.zoo import find_weights, get_entry, load, load_into, split_name
 
@@ -225,13 +229,6 @@ def fold_checked(net: StaticNet, report: ExportReport) -> torch.nn.Module:
 
 # ----- metadata ----------------------------------------------------------------------------------
 def _versions(runtimes: Sequence[str]) -> dict:
-    from importlib.metadata import version
-
-    import onnx
-    import onnxruntime
-
-    from anas_zoo import __version__
-
     versions = {"anas_zoo": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
                 "onnxruntime": onnxruntime.__version__}
     versions.update({package: version(package) for package in runtimes})

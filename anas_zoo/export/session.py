@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import onnxruntime as ort
+
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 #: The execution providers a session on each device asks for, in order of preference.
 DEVICE_PROVIDERS = {"cpu": ("CPUExecutionProvider",), "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider")}
@@ -22,8 +24,6 @@ def ort_session(path: str | Path, threads: int = 2, device: str = "cpu", profile
     sequential execution and every graph optimisation (ONNX Runtime's defaults, fixed so results compare).
     ``profile`` turns on ONNX Runtime's profiler, writing to a JSON file whose name starts with it
     (``session.end_profiling()`` closes it and returns its path)."""
-    import onnxruntime as ort
-
     if device not in DEVICE_PROVIDERS:
         raise ValueError(f"unknown device '{device}'; allowed: {', '.join(DEVICE_PROVIDERS)}")
     providers = list(DEVICE_PROVIDERS[device])

@@ -13,13 +13,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from anas_zoo.fileio import file_digest
+from anas_zoo.flops import count
 from anas_zoo.official.keymap import to_ours
 from anas_zoo.official.reader import official_state_dict, read_official_checkpoint
 from anas_zoo.paper_models import ALPHANET_TAG, ATTENTIVENAS_TAG, OFFICIAL_LICENSE
 from anas_zoo.store import save_weights, store_dir
 from anas_zoo.supernet import SuperNet
+from anas_zoo.train.calibrate import calibrate_bn
+from anas_zoo.train.data import image_folder_loader
 from anas_zoo.zoo import get_entry
 
 KINDS = ("attentivenas", "alphanet")
@@ -51,8 +55,6 @@ def target_name(kind: str, model: str) -> tuple[str, str]:
 def imagenet_calibration(root: str | Path, batch_size: int = 64, num_workers: int = 2) -> tuple[Callable, dict]:
     """(``calib_batches`` for :func:`import_official`, its metadata) over an ImageNet-style training folder,
     with the published training preprocessing at each model's resolution."""
-    from anas_zoo.train.data import image_folder_loader
-
     root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"calibration data {root} is not a folder; expected an ImageNet-style train/<class>/ tree")
@@ -107,11 +109,6 @@ def import_official(
     are kept and the weights are marked ``uncalibrated``. Returns the source's provenance
     (:func:`check_source`) and one summary per written weight set under ``weights``.
     """
-    from tqdm import tqdm
-
-    from anas_zoo.flops import count
-    from anas_zoo.train.calibrate import calibrate_bn
-
     targets = [(model, *target_name(kind, model)) for model in models]
     supernet = load_official_supernet(path)
     source = check_source(path, kind)

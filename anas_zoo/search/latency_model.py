@@ -24,8 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from anas_zoo.bench.backends import prepare, set_torch_threads
+from anas_zoo.bench.environment import capture_environment
+from anas_zoo.bench.stats import kendall_tau, mape
+from anas_zoo.fileio import atomic_write
 from anas_zoo.space import ArchConfig, NetPlan, SearchSpace, as_arch, get_space
+from anas_zoo.static import StaticNet
 from anas_zoo.timing import collect_samples, interleaved_samples
 
 FORMAT = "anas_zoo.latency_model/1"
@@ -124,8 +130,6 @@ class LatencyModel:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model as JSON (atomically: temp file + rename)."""
-        from anas_zoo.fileio import atomic_write
-
         path = Path(path)
         atomic_write(path, json.dumps(self.to_dict(), indent=1) + "\n")
         return path
@@ -162,11 +166,6 @@ def measure_interleaved(archs: Sequence[ArchConfig], space: SearchSpace, *, back
     over minutes; interleaving spreads each net's samples over the whole measuring time and the best
     round is the least disturbed one, so nets measured minutes apart stay comparable.
     """
-    from tqdm import tqdm
-
-    from anas_zoo.bench.backends import prepare, set_torch_threads
-    from anas_zoo.static import StaticNet
-
     set_torch_threads(threads)
     with tempfile.TemporaryDirectory(prefix="anas_latency_") as workdir:
         calls = []
@@ -212,9 +211,6 @@ def build_latency_model(
     ``resolution`` overrides every genome's input size (e.g. for a cheap build on a tiny space). For ORT,
     ``exporter`` defaults to the TorchScript exporter: the same BN-folded graph, exported several times faster.
     """
-    from anas_zoo.bench.environment import capture_environment
-    from anas_zoo.bench.stats import kendall_tau, mape
-
     space = get_space(space)
     if num_train < 3 or num_val < 2 or rounds < 1 or iters < 1:
         raise ValueError(f"need num_train >= 3, num_val >= 2, rounds >= 1, iters >= 1; got {num_train}, "

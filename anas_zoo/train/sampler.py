@@ -13,6 +13,8 @@ import bisect
 import random
 from collections.abc import Sequence
 
+import torch
+
 from anas_zoo.flops import count_macs
 from anas_zoo.space import ArchConfig, InvalidArchError, SearchSpace, get_space
 
@@ -124,8 +126,6 @@ class AccuracyPredictor:
 
     @classmethod
     def fit(cls, archs: Sequence[ArchConfig], accuracies: Sequence[float], ridge: float = 1e-3) -> AccuracyPredictor:
-        import torch
-
         x = torch.tensor([a.genes() for a in archs], dtype=torch.float64)
         y = torch.tensor(accuracies, dtype=torch.float64)
         x1 = torch.cat([x, torch.ones(len(x), 1, dtype=torch.float64)], 1)
