@@ -26,8 +26,10 @@ setup: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/anas-zoo demo
 
+# One pytest-xdist worker per core (at most 4), each with one torch thread (tests/conftest.py); work stealing
+# keeps both cores busy while a slow test runs.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses=4 --dist worksteal
 
 lint: setup
 	$(VENV)/bin/ruff check anas_zoo tests benchmarks

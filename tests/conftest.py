@@ -1,5 +1,8 @@
 """Shared fixtures: deterministic torch, a small thread count (CI has 2 cores), an isolated weight store,
-and the CIFAR-10 archive beside the checkout as ``ANAS_ZOO_DATA`` unless it is set (as the Makefile does)."""
+and the CIFAR-10 archive beside the checkout as ``ANAS_ZOO_DATA`` unless it is set (as the Makefile does).
+
+``make test`` runs the suite in pytest-xdist workers, one per core; each worker's torch then uses one thread,
+so the workers share the cores without oversubscribing them."""
 
 import os
 from pathlib import Path
@@ -12,19 +15,25 @@ from anas_zoo.supernet import SuperNet
 from anas_zoo.train.data import DATA_ENV
 
 os.environ.setdefault(DATA_ENV, str(Path(__file__).resolve().parents[2] / "shared/data/cifar10-jpeg/cifar10-jpeg.tar.xz"))
+#: Set in each pytest-xdist worker ("gw0", "gw1", ...); absent in a plain pytest run.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _deterministic_torch():
     torch.manual_seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(1 if XDIST_WORKER else 2)
 
 
 @pytest.fixture(scope="session")
 def _decoded_data_cache(tmp_path_factory):
-    """One decoded-CIFAR-10 cache for the whole run: decoding the 60,000-image archive takes longer than most
-    tests, and the cache is keyed by the source's identity, so sharing it changes no test's data."""
-    return tmp_path_factory.mktemp("decoded_data")
+    """One decoded-CIFAR-10 cache for the whole run, shared by its xdist workers (``load_cifar10`` locks it, so
+    one worker decodes while the others wait): decoding the 60,000-image archive takes longer than most tests,
+    and the cache is keyed by the source's identity, so sharing it changes no test's data."""
+    root = tmp_path_factory.getbasetemp()
+    cache = (root.parent if XDIST_WORKER else root) / "decoded_data"
+    cache.mkdir(exist_ok=True)
+    return cache
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,14 @@
 """CIFAR-10 decoding/caching/splitting, tensor batches, sharding and the image-folder pipeline, on tiny files."""
 
 import tarfile
+import threading
 
 import pytest
 import torch
+from filelock import FileLock
 from PIL import Image
 
+from anas_zoo.train import data as datasets
 from anas_zoo.train.data import (
     CIFAR10_CLASSES,
     DataError,
@@ -46,6 +49,22 @@ def test_folder_and_archive_decode_to_the_same_cached_tensors(tmp_path, monkeypa
     assert torch.equal(from_archive["test"][0], data["test"][0])
     assert len(list(data_dir().glob("cifar10-*.safetensors"))) == 2
     assert torch.equal(load_cifar10(archive)["train"][1], labels)  # cache hit
+
+
+def test_a_reader_waits_while_another_process_decodes_the_same_source(tmp_path, monkeypatch):
+    """DDP ranks and parallel test workers load at once: the second waits on the cache's lock, then reads the file."""
+    monkeypatch.setenv("ANAS_ZOO_HOME", str(tmp_path / "home"))
+    folder = make_cifar_folder(tmp_path / "cifar")
+    cache = data_dir() / f"cifar10-{datasets._source_key(folder)}.safetensors"
+    cache.parent.mkdir(parents=True)
+    result = {}
+    reader = threading.Thread(target=lambda: result.update(load_cifar10(folder)))
+    with FileLock(cache.with_name(cache.name + ".lock")):  # another process is decoding
+        reader.start()
+        reader.join(timeout=2)
+        assert reader.is_alive() and not cache.exists() and not result
+    reader.join(timeout=60)
+    assert not reader.is_alive() and cache.exists() and result["train"][0].shape == (20, 3, 32, 32)
 
 
 def test_the_data_setting_names_the_source_and_its_absence_says_how_to_set_it(tmp_path, monkeypatch):

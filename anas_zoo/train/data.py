@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from filelock import FileLock
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
@@ -133,7 +134,9 @@ def load_cifar10(source: str | Path | None = None) -> dict[str, tuple[torch.Tens
     ``images`` are uint8 N×3×32×32 (channels first, RGB), ``labels`` int64 N in
     :data:`CIFAR10_CLASSES` order. ``source`` is the JPEG tar archive or a folder holding
     ``train/<class>/*.jpg`` and ``test/<class>/*.jpg`` (default: ``$ANAS_ZOO_DATA``, see
-    :func:`cifar10_source`). Decoded once into a cache under :func:`data_dir`, keyed by the source's identity.
+    :func:`cifar10_source`). Decoded once into a cache under :func:`data_dir`, keyed by the source's identity;
+    processes that ask at the same time (DDP ranks, parallel test workers) wait for one decode instead of each
+    doing it.
     """
     source = cifar10_source(source)
     if not source.exists():
@@ -142,12 +145,14 @@ def load_cifar10(source: str | Path | None = None) -> dict[str, tuple[torch.Tens
             "with train/<class>/*.jpg and test/<class>/*.jpg"
         )
     cache = data_dir() / f"cifar10-{_source_key(source)}.safetensors"
-    if cache.exists():
-        tensors = load_file(cache)
-    else:
-        tensors = _decode_source(source)
-        header = {"format": _CACHE_FORMAT, "source": str(source)}
-        atomic_write(cache, lambda tmp: save_file(tensors, tmp, metadata=header))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(cache.with_name(cache.name + ".lock")):
+        if cache.exists():
+            tensors = load_file(cache)
+        else:
+            tensors = _decode_source(source)
+            header = {"format": _CACHE_FORMAT, "source": str(source)}
+            atomic_write(cache, lambda tmp: save_file(tensors, tmp, metadata=header))
     return {split: (tensors[f"{split}_images"], tensors[f"{split}_labels"]) for split in CIFAR10_COUNTS}
 
 
