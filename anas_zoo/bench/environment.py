@@ -122,10 +122,9 @@ def _gpus() -> list[dict]:
 
 def thread_settings(threads: int | None = None) -> dict:
     """Thread settings as this process sees them now (torch pools + env vars)."""
-    settings: dict = {"requested_intra_op": threads,
-                      "torch_intra_op": torch.get_num_threads(), "torch_inter_op": torch.get_num_interop_threads()}
-    settings["env"] = {k: os.environ[k] for k in THREAD_ENV_VARS if k in os.environ}
-    return settings
+    return {"requested_intra_op": threads, "torch_intra_op": torch.get_num_threads(),
+            "torch_inter_op": torch.get_num_interop_threads(),
+            "env": {k: os.environ[k] for k in THREAD_ENV_VARS if k in os.environ}}
 
 
 def capture_environment(threads: int | None = None) -> dict:
@@ -133,7 +132,6 @@ def capture_environment(threads: int | None = None) -> dict:
     cpu = _cpuinfo()
     logical = os.cpu_count()
     physical = _physical_cores()
-    ort_providers = onnxruntime.get_available_providers()
     return {
         "cpu": {
             "model": cpu["model"],
@@ -153,7 +151,7 @@ def capture_environment(threads: int | None = None) -> dict:
         "python": sys.version.split()[0],
         "packages": {p: _version(p) for p in ("torch", "onnxruntime", "onnxruntime-gpu", "onnx", "numpy", "openvino",
                                               "nncf", "executorch", "torchao")},
-        "onnxruntime_providers": ort_providers,
+        "onnxruntime_providers": onnxruntime.get_available_providers(),
         "anas_zoo": {"version": __version__, **source_commit()},
         "threads": thread_settings(threads),
     }
