@@ -1,7 +1,7 @@
 """``anas-zoo``: list, inspect and try the models of the zoo.
 
 ``demo`` and ``publish`` import the exporters (onnx, ONNX Runtime, OpenVINO, ExecuTorch) when they run, so that
-``anas-zoo list`` and ``info`` start without them (about a second sooner)."""
+``anas-zoo list`` and ``info`` start without loading them."""
 
 from __future__ import annotations
 
