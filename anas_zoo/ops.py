@@ -62,7 +62,42 @@ class DynamicDepthwiseConv2d(nn.Module):
         # (benchmarks/small_map_ops.py).
         kernel = min(kernel, 2 * max(x.shape[-2:]) - 1)
         weight = slice_to(self.weight, (channels, 1, kernel, kernel))
+        if self.stride == 1 and kernel > min(x.shape[-2:]):
+            return WideKernelDepthwise.apply(x, weight)
         return F.conv2d(x, weight, None, self.stride, kernel // 2, 1, channels)
+
+
+class WideKernelDepthwise(torch.autograd.Function):
+    """Stride-1 depthwise conv whose kernel is wider than the map, with a fast weight gradient.
+
+    oneDNN's weight-gradient kernel for such a conv (5x5 on a 4x4 map, 3x3 on 2x2) runs 20-80x slower
+    than its forward, which made it the largest item of a CIFAR-10 training step. The same sums computed
+    on the explicitly zero-padded input take oneDNN's fast path (benchmarks/small_map_ops.py). Output and
+    input gradient are the plain convolution's own calls, so the forward is bit-for-bit unchanged.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        return F.conv2d(x, weight, None, 1, weight.shape[-1] // 2, 1, x.shape[1])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        x, weight = ctx.saved_tensors
+        pad, groups = weight.shape[-1] // 2, x.shape[1]
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        grad = grad.contiguous(memory_format=layout)
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.ops.aten.convolution_backward(
+                grad, x, weight, None, [1, 1], [pad, pad], [1, 1], False, [0, 0], groups, [True, False, False]
+            )[0]
+        if ctx.needs_input_grad[1]:
+            padded = F.pad(x, (pad, pad, pad, pad)).contiguous(memory_format=layout)
+            grad_w = torch.ops.aten.convolution_backward(
+                grad, padded, weight, None, [1, 1], [0, 0], [1, 1], False, [0, 0], groups, [False, True, False]
+            )[1]
+        return grad_x, grad_w
 
 
 class DynamicBatchNorm2d(nn.BatchNorm2d):

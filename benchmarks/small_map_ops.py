@@ -3,8 +3,10 @@
     python benchmarks/small_map_ops.py [--threads 2] [--batch 128] [--json]
 
 Depthwise convs whose kernel is wider than the feature map run with the kernel cropped to the taps that
-can meet the map (``DynamicDepthwiseConv2d``); 1x1 convs of 1x1 maps run as a matrix product
-(``DynamicConv2d``). Shapes are those of the ImageNet space's late stages at 32 px input, channels_last.
+can meet the map, and (stride 1) with their weight gradient computed on the zero-padded input
+(``DynamicDepthwiseConv2d``); 1x1 convs of 1x1 maps run as a matrix product (``DynamicConv2d``). Shapes
+are those of the ImageNet space's late stages at 32 px input and of the cifar10 space's 4x4 stages,
+channels_last.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch.nn.functional as F
 from anas_zoo.ops import DynamicConv2d, DynamicDepthwiseConv2d
 from anas_zoo.timing import collect_samples, timed
 
-DEPTHWISE = [(1296, 1, 5), (1344, 1, 5), (768, 2, 5), (432, 2, 5)]  # channels, map size, kernel
+DEPTHWISE = [(1296, 1, 5), (1344, 1, 5), (768, 2, 5), (432, 2, 5), (1056, 4, 5), (960, 4, 5), (560, 4, 5)]  # C, map, k
 POINTWISE = [(1296, 328), (328, 1296), (1344, 1984)]  # in, out channels on a 1x1 map
 
 

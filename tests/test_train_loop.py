@@ -2,6 +2,7 @@
 
 import json
 import multiprocessing
+import random
 import signal
 
 import pytest
@@ -300,3 +301,30 @@ def test_a_damaged_last_checkpoint_resumes_from_the_previous_one(tmp_path):
     assert resumed.step == 4
     fallback = [e for e in _events(tmp_path) if e.get("event") == "fallback"]
     assert fallback[-1]["from"] == str(tmp_path / "last.previous.safetensors") and "is damaged" in fallback[-1]["reason"]
+
+
+@pytest.mark.parametrize("sampler", ["bestup", "worstup"])
+def test_ranking_on_the_training_batch_trains_the_pick_with_its_ranking_forward(tmp_path, sampler):
+    # Without a ranking sub-batch the chosen candidate's ranking forward doubles as its training forward:
+    # the same pick, loss and gradients as ranking without graphs and training the pick afterwards.
+    trainer = Trainer(tiny_config(tmp_path, rank_subbatch=None, sampler=sampler), synthetic_data())
+    assert trainer._ranks_on_training_batch()
+    trainer.model.train()
+    micro = [next(iter(trainer.train_loader))]
+    candidates = [TINY.min_arch(), TINY.max_arch(), trainer.sampler.candidates(random.Random(1))[0]]
+
+    def gradients(run):
+        trainer.optimizer.zero_grad(set_to_none=True)
+        loss = run()
+        return loss, {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+
+    loss, grads = gradients(lambda: trainer._rank_and_train(candidates, micro, trainer.label_loss))
+    scores = trainer._score(candidates, micro)
+    pick = trainer.sampler.pick(candidates, scores)
+    expected_loss, expected = gradients(lambda: trainer._forward_backward(pick, micro, trainer.label_loss)[0])
+    assert len(set(scores)) == 3
+    assert torch.equal(loss, expected_loss)
+    assert grads.keys() == expected.keys() and all(torch.equal(grads[n], expected[n]) for n in grads)
+    others = [a for a in candidates if a != pick]
+    _, other = gradients(lambda: trainer._forward_backward(others[0], micro, trainer.label_loss)[0])
+    assert any(not torch.equal(grads[n], other[n]) for n in grads if n in other)

@@ -108,11 +108,12 @@ class Sampler:
 
     def pick(self, candidates: Sequence[ArchConfig], losses: Sequence[float]) -> ArchConfig:
         """BestUp: the lowest loss; WorstUp: the highest (first one on ties)."""
-        if len(candidates) == 1:
-            return candidates[0]
-        order = range(len(candidates))
+        return candidates[self.pick_index(losses)]
+
+    def pick_index(self, losses: Sequence[float]) -> int:
+        """The position :meth:`pick` chooses among candidates with these losses."""
         choose = min if self.kind == "bestup" else max
-        return candidates[choose(order, key=lambda i: losses[i])]
+        return choose(range(len(losses)), key=lambda i: losses[i])
 
 
 class AccuracyPredictor:

@@ -195,6 +195,40 @@ class Trainer:
             dist.all_reduce(losses)
         return losses.tolist()
 
+    def _ranks_on_training_batch(self) -> bool:
+        """Whether candidates are ranked by forward passes over the very images they would train on."""
+        batch = self.config.batch_size
+        sub = self.config.rank_subbatch
+        return self.sampler.needs_scores and self.predictor is None and (sub is None or sub >= batch)
+
+    def _rank_and_train(self, candidates: list[ArchConfig], micro: list, loss_fn) -> torch.Tensor:
+        """Rank ``candidates`` by minibatch loss and train the one :meth:`Sampler.pick` chooses; returns its loss.
+
+        The chosen candidate's training forward is its ranking forward (same weights, same images, same
+        batch statistics), so each ranking forward keeps its graph and only the chosen one is backpropagated:
+        the same gradients as ranking without graphs and running the chosen one again, one forward fewer.
+        Only the best graph so far is kept (scores are summed over ranks as they come, so every rank keeps
+        the same one)."""
+        best_outputs, best_loss = None, None
+        for arch in candidates:
+            self.model.set_active(arch)
+            outputs, loss = [], torch.zeros((), device=self.device)
+            for x, y in micro:
+                with self._autocast():
+                    logits = self.model(self._input(x, arch))
+                outputs.append(logits)
+                loss += F.cross_entropy(logits.detach().float(), y)
+            if self.world > 1:
+                dist.all_reduce(loss)
+            if best_loss is None or self.sampler.pick_index([best_loss, loss.item()]) == 1:
+                best_outputs, best_loss = outputs, loss.item()
+        total = torch.zeros((), device=self.device)
+        for i, (logits, (_, y)) in enumerate(zip(best_outputs, micro)):
+            loss = loss_fn(logits, y, i)
+            loss.backward()
+            total += loss.detach()
+        return total
+
     def _reduce_gradients(self, scale: float) -> None:
         """Average gradients over micro-batches and ranks: one all-reduce of one flat buffer."""
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
@@ -253,6 +287,9 @@ class Trainer:
         losses = {"max": loss_max}
         for slot in range(c.num_sampled):
             candidates = self.sampler.candidates(self.rng)
+            if self._ranks_on_training_batch():
+                losses[f"sampled{slot}"] = self._rank_and_train(candidates, micro, student_loss)
+                continue
             scores = self._score(candidates, micro) if self.sampler.needs_scores else [0.0]
             arch = self.sampler.pick(candidates, scores)
             losses[f"sampled{slot}"], _ = self._forward_backward(arch, micro, student_loss)
