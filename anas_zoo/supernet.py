@@ -25,7 +25,7 @@ def drop_path(x: torch.Tensor, rate: float) -> torch.Tensor:
     """Per-sample stochastic depth: zero whole samples of a residual branch, rescale the rest."""
     keep = 1.0 - rate
     mask = torch.empty((x.shape[0], 1, 1, 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
-    return x * mask / keep
+    return x * mask.div_(keep)  # one pass over the activation, not two
 
 
 class DynamicMBConv(nn.Module):
