@@ -6,19 +6,29 @@
 Prints images per second with candidates ranked on the full batch (like for like with the reference
 implementation), with the default ranking sub-batch, and the peak resident memory. Synthetic images:
 the input pipeline is not part of the step.
+
+    python benchmarks/train_throughput.py --space cifar10 --against REV [--rounds 3] [--json]
+
+is the A/B: this checkout against git revision REV (checked out in a temporary worktree), each measured in
+its own process, in alternating rounds on the same idle cores; prints every round, both means and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
+from anas_zoo.provenance import source_commit
 from anas_zoo.space import get_space
 from anas_zoo.train.config import TrainConfig
 from anas_zoo.train.data import TensorLoader
@@ -51,6 +61,37 @@ def measure(args, subbatch: int | None, out_dir: str) -> float:
     return args.batch * args.steps / (time.perf_counter() - start)
 
 
+def against(args) -> dict:
+    """Alternating rounds of this checkout and of revision ``args.against``, each in a fresh process."""
+    repo = Path(__file__).resolve().parents[1]
+    flags = [f"--{key}={getattr(args, key)}" for key in ("space", "resolution", "batch", "threads", "k", "subbatch",
+                                                           "steps", "warmup")]
+    flags += [] if args.channels_last else ["--no-channels-last"]
+    rounds = []
+    with tempfile.TemporaryDirectory() as tmp:
+        other = Path(tmp) / "against"
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(other), args.against], check=True,
+                       capture_output=True)
+        try:
+            for number in range(1, args.rounds + 1):
+                for side, root in (("against", other), ("this", repo)):
+                    done = subprocess.run([sys.executable, str(root / "benchmarks" / "train_throughput.py"), *flags,
+                                           "--json"], env={**os.environ, "PYTHONPATH": str(root)},
+                                          capture_output=True, text=True)
+                    if done.returncode:
+                        raise SystemExit(f"the {side} side failed: {done.stderr.strip()[-2000:]}")
+                    rounds.append({"round": number, "side": side, **json.loads(done.stdout)})
+                    if not args.json:
+                        print(f"round {number} {side:8s} {rounds[-1]['images_per_second']:7.2f} img/s "
+                              f"(ranking sub-batch {rounds[-1]['images_per_second_subbatch']:.2f})", flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(other)], check=False)
+    means = {side: {key: round(sum(r[key] for r in rounds if r["side"] == side) / args.rounds, 2)
+                    for key in ("images_per_second", "images_per_second_subbatch")} for side in ("against", "this")}
+    return {"against": args.against, "this": source_commit(), "rounds": rounds, "means": means,
+            "ratio": {key: round(means["this"][key] / means["against"][key], 3) for key in means["this"]}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="attentivenas")
@@ -63,8 +104,14 @@ def main() -> None:
                         help="timed steps; each samples other subnets, so few steps measure the draw, not the code")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    parser.add_argument("--against", metavar="REV", help="A/B: also measure git revision REV, in alternating rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the --against A/B (default 3)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.against:
+        report = against(args)
+        print(json.dumps(report) if args.json else f"this / {args.against}: {report['ratio']}")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         full = measure(args, None, tmp)
         sub = measure(args, args.subbatch, tmp)
