@@ -10,7 +10,8 @@ the input pipeline is not part of the step.
     python benchmarks/train_throughput.py --space cifar10 --against REV [--rounds 3] [--json]
 
 is the A/B: this checkout against git revision REV (checked out in a temporary worktree), each measured in
-its own process, in alternating rounds on the same idle cores; prints every round, both means and the ratio.
+its own process, in alternating rounds on the same idle cores; prints every round (stderr), both means and the
+ratio.
 """
 
 from __future__ import annotations
@@ -81,9 +82,8 @@ def against(args) -> dict:
                     if done.returncode:
                         raise SystemExit(f"the {side} side failed: {done.stderr.strip()[-2000:]}")
                     rounds.append({"round": number, "side": side, **json.loads(done.stdout)})
-                    if not args.json:
-                        print(f"round {number} {side:8s} {rounds[-1]['images_per_second']:7.2f} img/s "
-                              f"(ranking sub-batch {rounds[-1]['images_per_second_subbatch']:.2f})", flush=True)
+                    print(f"round {number} {side:8s} {rounds[-1]['images_per_second']:7.2f} img/s "
+                          f"(ranking sub-batch {rounds[-1]['images_per_second_subbatch']:.2f})", file=sys.stderr)
         finally:
             subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(other)], check=False)
     means = {side: {key: round(sum(r[key] for r in rounds if r["side"] == side) / args.rounds, 2)
