@@ -28,9 +28,9 @@ from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet
 
 
-def ort_runner(path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
+def ort_runner(path: str | Path, threads: int = 2) -> Callable[[np.ndarray], np.ndarray]:
     """A function from a float32 NCHW batch to the logits of the file at ``path`` on ONNX Runtime."""
-    session = ort_session(path)
+    session = ort_session(path, threads=threads)
     return lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
 
 
