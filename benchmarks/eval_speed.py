@@ -2,8 +2,8 @@
 
 The tests re-measure every bundled weight set on the 10,000 test images; this times the ways that check could
 run it, on the same images and batches: as loaded in channels_last ("channels_last"), BN folded by
-``anas_zoo.export.optimize_for_inference`` ("folded", what tests/test_bundled.py uses) and an ONNX Runtime
-session of its fp32 export ("ort"). Each prints its top-1 too, so a faster way that changed the answer shows.
+``anas_zoo.export.optimize_for_inference`` ("folded") and an ONNX Runtime session of its fp32 export ("ort",
+what tests/test_bundled.py uses). Each prints its top-1 too, so a faster way that changed the answer shows.
 
     python benchmarks/eval_speed.py [--model attentivenas_cifar10_a6.cifar10_ft] [--samples 2000] [--threads 1]
                                     [--batch 50] [--json]
