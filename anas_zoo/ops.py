@@ -61,10 +61,15 @@ class DynamicDepthwiseConv2d(nn.Module):
         # computes exactly what its central 3x3 (2x2 map) or 1x1 (1x1 map) does, and trains up to ~40x faster
         # (benchmarks/small_map_ops.py).
         kernel = min(kernel, 2 * max(x.shape[-2:]) - 1)
-        weight = slice_to(self.weight, (channels, 1, kernel, kernel))
-        if self.stride == 1 and kernel > min(x.shape[-2:]):
-            return WideKernelDepthwise.apply(x, weight)
-        return F.conv2d(x, weight, None, self.stride, kernel // 2, 1, channels)
+        return depthwise_conv(x, slice_to(self.weight, (channels, 1, kernel, kernel)), self.stride)
+
+
+def depthwise_conv(x: torch.Tensor, weight: torch.Tensor, stride: int) -> torch.Tensor:
+    """``F.conv2d`` of a depthwise ("same" padding) conv, through :class:`WideKernelDepthwise` where it trains faster."""
+    kernel = weight.shape[-1]
+    if stride == 1 and kernel > min(x.shape[-2:]):
+        return WideKernelDepthwise.apply(x, weight)
+    return F.conv2d(x, weight, None, stride, kernel // 2, 1, x.shape[1])
 
 
 class WideKernelDepthwise(torch.autograd.Function):

@@ -1,9 +1,16 @@
-"""CPU training settings: freed memory stays mapped (no page faults the second time), oneDNN cache size."""
+"""CPU training settings: freed memory stays mapped (no page faults the second time), oneDNN cache size, the fast
+depthwise weight gradient for fine-tuned static networks."""
 
+import copy
 import json
 import subprocess
 import sys
 
+import torch
+
+from anas_zoo.ops import WideKernelDepthwise
+from anas_zoo.space import get_space
+from anas_zoo.static import StaticNet
 from anas_zoo.train import runtime
 
 _PROBE = """
@@ -41,3 +48,23 @@ def test_onednn_cache_is_enlarged_unless_the_user_chose_a_size(monkeypatch):
     assert runtime.tune_cpu_training()["onednn_primitive_cache_capacity"] == runtime.ONEDNN_CACHE_CAPACITY
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
     assert runtime.tune_cpu_training()["onednn_primitive_cache_capacity"] == 64
+
+
+def test_routed_depthwise_layers_train_a_static_network_exactly_as_before(monkeypatch):
+    # The cifar10 space's largest network at 32 px: 5x5 depthwise kernels on 4x4 maps take the fast path.
+    torch.manual_seed(0)
+    space = get_space("cifar10")
+    plain = StaticNet(space.max_arch(), space, dropout=0.0).train().to(memory_format=torch.channels_last)
+    routed = copy.deepcopy(plain)
+    depthwise = [m for m in plain.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert runtime.use_fast_depthwise_gradients(routed) == len(depthwise) > 0
+    wide = []
+    monkeypatch.setattr(WideKernelDepthwise, "apply", lambda *a, f=WideKernelDepthwise.apply: wide.append(1) or f(*a))
+    x = torch.randn(4, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    out, expected = routed(x), plain(x)
+    assert wide and type(routed) is StaticNet and routed.state_dict().keys() == plain.state_dict().keys()
+    assert torch.equal(out, expected)
+    out.square().sum().backward()
+    expected.square().sum().backward()
+    for (name, p), q in zip(routed.named_parameters(), plain.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-5, msg=name)

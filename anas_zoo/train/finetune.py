@@ -43,7 +43,7 @@ from anas_zoo.train.checkpoint import (
 from anas_zoo.train.data import CIFAR10_CLASSES, cifar10_loader, cifar10_split, load_cifar10, resize_to
 from anas_zoo.train.losses import label_smoothing_ce, soft_target_ce
 from anas_zoo.train.optim import sgd, warmup_cosine
-from anas_zoo.train.runtime import tune_cpu_training
+from anas_zoo.train.runtime import tune_cpu_training, use_fast_depthwise_gradients
 from anas_zoo.zoo import find_weights, get_entry, load, split_name
 
 
@@ -168,6 +168,7 @@ class Finetuner:
         if self.teacher is not None:
             self.teacher = self.teacher.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.model = self.model.to(memory_format=torch.channels_last)
+        self.runtime["fast_depthwise_layers"] = use_fast_depthwise_gradients(self.model)
 
         self.optimizer = sgd(self.model, c.weight_decay, c.momentum)
         self.loader = cifar10_loader(self.splits["train"], c.batch_size, train=True, seed=c.seed)

@@ -9,6 +9,9 @@ and never trimming it keeps the memory mapped after the first steps (the process
 Sandwich training runs a new random sub-network every few forward passes, each with its own
 convolution shapes, at three batch sizes (training, ranking sub-batch, calibration): oneDNN's default
 cache of 1024 compiled primitives thrashes; a larger one keeps them.
+
+A static network being fine-tuned gets the supernet's fast depthwise weight gradient
+(:func:`use_fast_depthwise_gradients`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+
+from torch import nn
+
+from anas_zoo.ops import depthwise_conv
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4  # mallopt parameters, glibc's <malloc.h>
 INT_MAX = 2**31 - 1  # mallopt takes a C int: larger values would wrap around
@@ -47,3 +54,17 @@ def tune_cpu_training() -> dict:
         "heap_kept_mapped": keep_heap_mapped(),
         "onednn_primitive_cache_capacity": int(os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"]),
     }
+
+
+def use_fast_depthwise_gradients(model: nn.Module) -> int:
+    """Route the depthwise ``nn.Conv2d`` layers of a static ``model`` through :func:`~anas_zoo.ops.depthwise_conv`,
+    as an instance attribute: class, weights and outputs stay as they are, and a kernel wider than its map gets the
+    fast weight gradient the supernet's layers get (a fine-tuning step 1.2-1.25x faster for a3 and a6). For
+    training only: the routed model no longer scripts or exports. Returns the number of layers routed."""
+    layers = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.groups > 1
+              and m.groups == m.in_channels == m.out_channels and m.bias is None and m.dilation == (1, 1)
+              and m.kernel_size[0] == m.kernel_size[1] and m.padding == (m.kernel_size[0] // 2,) * 2
+              and m.stride[0] == m.stride[1]]
+    for layer in layers:
+        layer.forward = lambda x, layer=layer: depthwise_conv(x, layer.weight, layer.stride[0])
+    return len(layers)
