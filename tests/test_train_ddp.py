@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 from train_helpers import params, synthetic_data, tiny_config
 
+import anas_zoo
 from anas_zoo.train.trainer import Trainer
 
 STEPS = 3
@@ -20,7 +21,9 @@ STEPS = 3
 
 def test_two_gloo_ranks_agree_with_each_other_and_with_one_process(tmp_path):
     worker = Path(__file__).with_name("ddp_train_worker.py")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(worker.parent)}
+    # the workers import the helpers beside this file and the very anas_zoo this process tests
+    paths = [str(worker.parent), str(Path(anas_zoo.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(filter(None, paths))}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                str(worker), str(tmp_path), str(STEPS)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
