@@ -39,9 +39,10 @@ from anas_zoo.bench.environment import capture_environment
 from anas_zoo.bench.stats import summarize
 from anas_zoo.cli.common import EXIT_FAILED, EXIT_OK, at_least, comma_list, print_json, run
 from anas_zoo.export import openvino as openvino_export
-from anas_zoo.export.pipeline import first_line, runtime_accuracy
 from anas_zoo.export.quantize import check_data_source, image_batches
+from anas_zoo.export.report import first_line
 from anas_zoo.export.session import ort_session
+from anas_zoo.export.validation import runtime_accuracy
 from anas_zoo.fileio import atomic_write
 from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet

@@ -13,7 +13,7 @@ from anas_zoo import bundled, store
 from anas_zoo.cli.train import load_config
 from anas_zoo.export import to_onnx
 from anas_zoo.export.onnx_validation import ort_runner
-from anas_zoo.export.pipeline import runtime_accuracy
+from anas_zoo.export.validation import runtime_accuracy
 from anas_zoo.fileio import sha256_of
 from anas_zoo.flops import count_macs
 from anas_zoo.pretrained_cfg import resolve_data_config

@@ -24,7 +24,7 @@ from torch import nn
 from anas_zoo.export import executorch as executorch_export
 from anas_zoo.export import openvino as openvino_export
 from anas_zoo.export import to_onnx
-from anas_zoo.export.pipeline import check_installed
+from anas_zoo.export.resolve import check_installed
 from anas_zoo.export.session import ProviderUnavailableError, ort_session
 from anas_zoo.timing import timed
 

@@ -21,23 +21,12 @@ import torch
 
 from anas_zoo.data_config import DataConfig
 from anas_zoo.export.errors import ExportError
-from anas_zoo.export.pipeline import (
-    ExportReport,
-    build_metadata,
-    check_data_options,
-    check_precision,
-    check_replaceable,
-    check_runtime,
-    first_line,
-    fold_checked,
-    publish,
-    require,
-    resolve_model,
-    runtime_failure,
-    staging,
-    writable_folder,
-)
+from anas_zoo.export.metadata import build_metadata
+from anas_zoo.export.output import check_replaceable, publish, staging, writable_folder
 from anas_zoo.export.quantize import load_images
+from anas_zoo.export.report import ExportReport, first_line
+from anas_zoo.export.resolve import check_data_options, check_precision, fold_checked, require, resolve_model
+from anas_zoo.export.validation import check_runtime, runtime_failure
 from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet
 

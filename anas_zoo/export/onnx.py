@@ -1,7 +1,7 @@
 """Export a zoo model (or any StaticNet) to a validated ONNX file: fp32, fp16 or static int8.
 
 :func:`to_onnx` runs the steps in order: resolve the model and its weights
-(:func:`~anas_zoo.export.pipeline.resolve_model`) → fold BatchNorm into the convs (checked in PyTorch)
+(:func:`~anas_zoo.export.resolve.resolve_model`) → fold BatchNorm into the convs (checked in PyTorch)
 → write the graph with the dynamo exporter, falling back to the TorchScript exporter with a logged reason
 (:mod:`~anas_zoo.export.onnx_graph`) → convert to fp16 or quantize to int8 → write metadata → check the
 file with the ONNX checker and an ONNX Runtime session against the PyTorch model
@@ -18,24 +18,13 @@ from pathlib import Path
 import onnx
 
 from anas_zoo.export.errors import ExportError
+from anas_zoo.export.metadata import build_metadata, decode_metadata, metadata_strings
 from anas_zoo.export.onnx_graph import DEFAULT_OPSET, EXPORTERS, MAX_OPSET, MIN_OPSET, export_graph, to_fp16
 from anas_zoo.export.onnx_validation import check_file, failure_summary
-from anas_zoo.export.pipeline import (
-    ExportCheckError,
-    ExportReport,
-    build_metadata,
-    check_data_options,
-    check_precision,
-    check_replaceable,
-    decode_metadata,
-    fold_checked,
-    metadata_strings,
-    publish,
-    resolve_model,
-    staging,
-    writable_folder,
-)
+from anas_zoo.export.output import check_replaceable, publish, staging, writable_folder
 from anas_zoo.export.quantize import quantize_int8
+from anas_zoo.export.report import ExportCheckError, ExportReport
+from anas_zoo.export.resolve import check_data_options, check_precision, fold_checked, resolve_model
 from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet
 

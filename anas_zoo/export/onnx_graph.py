@@ -17,8 +17,8 @@ import onnx
 import torch
 
 from anas_zoo.export.errors import ExportError
-from anas_zoo.export.pipeline import first_line
 from anas_zoo.export.portable import canonicalize
+from anas_zoo.export.report import first_line
 from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME
 from anas_zoo.fileio import is_disk_full
 

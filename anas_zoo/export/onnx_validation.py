@@ -13,17 +13,11 @@ import numpy as np
 import onnx
 import torch
 
-from anas_zoo.export.pipeline import (
-    CHECK_BATCHES,
-    ExportReport,
-    first_line,
-    parity,
-    parity_failure,
-    runtime_accuracy,
-)
 from anas_zoo.export.portable import portability_problems
 from anas_zoo.export.quantize import latency_ms, load_images
+from anas_zoo.export.report import ExportReport, first_line
 from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME, ort_session
+from anas_zoo.export.validation import CHECK_BATCHES, parity, parity_failure, runtime_accuracy
 from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet
 

@@ -19,26 +19,14 @@ import numpy as np
 
 from anas_zoo.data_config import DataConfig
 from anas_zoo.export.errors import ExportError
+from anas_zoo.export.metadata import build_metadata, decode_metadata, metadata_strings
 from anas_zoo.export.onnx_graph import DEFAULT_OPSET, export_graph
-from anas_zoo.export.pipeline import (
-    ExportReport,
-    build_metadata,
-    check_data_options,
-    check_precision,
-    check_replaceable,
-    check_runtime,
-    decode_metadata,
-    fold_checked,
-    metadata_strings,
-    publish,
-    require,
-    resolve_model,
-    runtime_failure,
-    staging,
-    writable_folder,
-)
+from anas_zoo.export.output import check_replaceable, publish, staging, writable_folder
 from anas_zoo.export.quantize import load_images
+from anas_zoo.export.report import ExportReport
+from anas_zoo.export.resolve import check_data_options, check_precision, fold_checked, require, resolve_model
 from anas_zoo.export.session import INPUT_NAME, OUTPUT_NAME
+from anas_zoo.export.validation import check_runtime, runtime_failure
 from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet
 
