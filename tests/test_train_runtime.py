@@ -55,9 +55,13 @@ def test_routed_depthwise_layers_train_a_static_network_exactly_as_before(monkey
     torch.manual_seed(0)
     space = get_space("cifar10")
     plain = StaticNet(space.max_arch(), space, dropout=0.0).train().to(memory_format=torch.channels_last)
-    routed = copy.deepcopy(plain)
+    original = copy.deepcopy(plain)
     depthwise = [m for m in plain.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
-    assert runtime.use_fast_depthwise_gradients(routed) == len(depthwise) > 0
+    assert runtime.use_fast_depthwise_gradients(original) == len(depthwise) > 0
+    routed = copy.deepcopy(original)  # a copy of a routed model runs its own weights, not the original's
+    with torch.no_grad():
+        for p in original.parameters():
+            p.zero_()
     wide = []
     monkeypatch.setattr(WideKernelDepthwise, "apply", lambda *a, f=WideKernelDepthwise.apply: wide.append(1) or f(*a))
     x = torch.randn(4, 3, 32, 32).contiguous(memory_format=torch.channels_last)

@@ -19,7 +19,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import types
 
+import torch
 from torch import nn
 
 from anas_zoo.ops import depthwise_conv
@@ -66,5 +68,9 @@ def use_fast_depthwise_gradients(model: nn.Module) -> int:
               and m.kernel_size[0] == m.kernel_size[1] and m.padding == (m.kernel_size[0] // 2,) * 2
               and m.stride[0] == m.stride[1]]
     for layer in layers:
-        layer.forward = lambda x, layer=layer: depthwise_conv(x, layer.weight, layer.stride[0])
+        layer.forward = types.MethodType(_depthwise_forward, layer)  # a bound method: a deep copy binds to the copy
     return len(layers)
+
+
+def _depthwise_forward(layer: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    return depthwise_conv(x, layer.weight, layer.stride[0])
