@@ -13,6 +13,8 @@ Design choices:
   losses, and average gradients with one all-reduce of one flat buffer before the single optimizer
   step, so every rank trains the same subnets and holds the same weights. ``grad_accum`` splits a
   global batch into micro-batches exactly as ranks do, so one process reproduces an N-rank step.
+- Candidates ranked on the whole batch keep the best one's graph: its ranking forward is its training
+  forward (:meth:`Trainer._rank_and_train`); with a ranking sub-batch they are ranked without graphs.
 - Divergence (non-finite loss) or a collapse to chance accuracy rolls back to the last checkpoint
   with the learning rate scaled by ``lr_backoff``; ``max_failures`` bounds the retries.
 """
