@@ -166,16 +166,25 @@ class Trainer:
         enabled = self.config.amp and self.device.type == "cuda"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
+    def _logits(self, x: torch.Tensor, arch: ArchConfig) -> torch.Tensor:
+        """The active sub-network ``arch`` on a micro-batch, at its input size and precision."""
+        with self._autocast():
+            return self.model(self._input(x, arch))
+
+    @staticmethod
+    def _backpropagate(logits: torch.Tensor, y: torch.Tensor, i: int, loss_fn) -> torch.Tensor:
+        """Accumulate the gradients of micro-batch ``i``'s loss; return the loss, detached."""
+        loss = loss_fn(logits, y, i)
+        loss.backward()
+        return loss.detach()
+
     def _forward_backward(self, arch: ArchConfig, micro: list, loss_fn, regularize: bool = False) -> tuple:
         """Train ``arch`` on every micro-batch (gradients accumulate); return (summed loss, logits list)."""
         self.model.set_active(arch, regularize=regularize)
         total, outputs = torch.zeros((), device=self.device), []
         for i, (x, y) in enumerate(micro):
-            with self._autocast():
-                logits = self.model(self._input(x, arch))
-            loss = loss_fn(logits, y, i)
-            loss.backward()
-            total += loss.detach()
+            logits = self._logits(x, arch)
+            total += self._backpropagate(logits, y, i, loss_fn)
             outputs.append(logits.detach())
         return total, outputs
 
@@ -190,9 +199,7 @@ class Trainer:
             self.model.set_active(arch)
             for x, y in micro:
                 x, y = (x[:sub], y[:sub]) if sub else (x, y)
-                with self._autocast():
-                    logits = self.model(self._input(x, arch))
-                losses[j] += F.cross_entropy(logits.float(), y)
+                losses[j] += F.cross_entropy(self._logits(x, arch).float(), y)
         if self.world > 1:
             dist.all_reduce(losses)
         return losses.tolist()
@@ -216,19 +223,15 @@ class Trainer:
             self.model.set_active(arch)
             outputs, loss = [], torch.zeros((), device=self.device)
             for x, y in micro:
-                with self._autocast():
-                    logits = self.model(self._input(x, arch))
-                outputs.append(logits)
-                loss += F.cross_entropy(logits.detach().float(), y)
+                outputs.append(self._logits(x, arch))
+                loss += F.cross_entropy(outputs[-1].detach().float(), y)
             if self.world > 1:
                 dist.all_reduce(loss)
             if best_loss is None or self.sampler.pick_index([best_loss, loss.item()]) == 1:
                 best_outputs, best_loss = outputs, loss.item()
         total = torch.zeros((), device=self.device)
         for i, (logits, (_, y)) in enumerate(zip(best_outputs, micro)):
-            loss = loss_fn(logits, y, i)
-            loss.backward()
-            total += loss.detach()
+            total += self._backpropagate(logits, y, i, loss_fn)
         return total
 
     def _reduce_gradients(self, scale: float) -> None:
