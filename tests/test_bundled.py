@@ -76,7 +76,7 @@ def test_bundled_model_reproduces_its_recorded_test_accuracy(name, tmp_path):
     # Re-measured on ONNX Runtime, through the fp32 export of the loaded weights (the artefact users deploy, its
     # parity with PyTorch checked in test_export): the same top-1 as PyTorch in 0.65-0.7x the time
     # (benchmarks/eval_speed.py: a6 6.1 s against 8.7 s per 2,000 images on one core, BN folded).
-    report = to_onnx(name, tmp_path / "model.onnx", exporter="torchscript", check=False)
+    report = to_onnx(model, tmp_path / "model.onnx", name=name, exporter="torchscript", check=False)
     run = ort_runner(report.path, threads=torch.get_num_threads())
     result = runtime_accuracy(run, archive, resolve_data_config(model), samples=10000)
     assert result["samples"] == recorded["samples"] == 10000
