@@ -20,8 +20,10 @@ import time
 
 import torch
 
-from anas_zoo.train.finetune import FinetuneConfig, Finetuner
+from anas_zoo.cli.common import positive_int
+from anas_zoo.train.finetune import FinetuneConfig, FinetuneError, Finetuner
 from anas_zoo.train.runtime import use_fast_depthwise_gradients
+from anas_zoo.zoo import UnknownModelError
 
 
 def route(model: torch.nn.Module, fast: bool) -> None:
@@ -36,10 +38,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="attentivenas_cifar10_a6.cifar10", help="starting weights, NAME.TAG")
     parser.add_argument("--teacher", default="attentivenas_cifar10_a6.cifar10_ft", help="teacher, NAME.TAG")
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=4, help="timed steps per round and way")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=positive_int, default=128)
+    parser.add_argument("--steps", type=positive_int, default=4, help="timed steps per round and way")
+    parser.add_argument("--rounds", type=positive_int, default=2)
+    parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     g = torch.Generator().manual_seed(0)
@@ -50,7 +52,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = FinetuneConfig(model=args.model, teacher=args.teacher, batch_size=args.batch, out=tmp,
                                 state_dir=f"{tmp}/state", threads=args.threads, progress=False)
-        tuner = Finetuner(config, splits)
+        try:
+            tuner = Finetuner(config, splits)
+        except (UnknownModelError, FinetuneError) as e:
+            raise SystemExit(f"finetune_step.py: {e}") from None
         batches = list(tuner.loader)[: args.steps + 1]
         seconds = {"plain": [], "fast": []}
         for _ in range(args.rounds):

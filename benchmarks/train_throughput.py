@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from anas_zoo.cli.common import non_negative_int, positive_int
 from anas_zoo.provenance import source_commit
 from anas_zoo.space import get_space
 from anas_zoo.train.config import TrainConfig
@@ -71,8 +72,11 @@ def against(args) -> dict:
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:
         other = Path(tmp) / "against"
-        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(other), args.against], check=True,
-                       capture_output=True)
+        added = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(other), args.against],
+                               capture_output=True, text=True)
+        if added.returncode:
+            raise SystemExit(f"--against {args.against!r} is not a revision of {repo} (git: "
+                             f"{added.stderr.strip().splitlines()[-1] if added.stderr.strip() else 'worktree add failed'})")
         try:
             for number in range(1, args.rounds + 1):
                 for side, root in (("against", other), ("this", repo)):
@@ -95,17 +99,17 @@ def against(args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="attentivenas")
-    parser.add_argument("--resolution", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--k", type=int, default=3)
-    parser.add_argument("--subbatch", type=int, default=32, help="ranking sub-batch of the second figure (the bundled recipe's)")
-    parser.add_argument("--steps", type=int, default=8,
+    parser.add_argument("--resolution", type=positive_int, default=32)
+    parser.add_argument("--batch", type=positive_int, default=128)
+    parser.add_argument("--threads", type=positive_int, default=2)
+    parser.add_argument("--k", type=positive_int, default=3)
+    parser.add_argument("--subbatch", type=positive_int, default=32, help="ranking sub-batch of the second figure (the bundled recipe's)")
+    parser.add_argument("--steps", type=positive_int, default=8,
                         help="timed steps; each samples other subnets, so few steps measure the draw, not the code")
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--warmup", type=non_negative_int, default=1)
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     parser.add_argument("--against", metavar="REV", help="A/B: also measure git revision REV, in alternating rounds")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the --against A/B (default 3)")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="rounds of the --against A/B (default 3)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.against:
