@@ -97,7 +97,8 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib_data, *, config: DataCo
     7-bit weights because the file must work on every x86 CPU: without VNNI (AVX2, AVX-512 before Cascade
     Lake) ONNX Runtime's u8 x s8 kernels add pairs of products in 16 bits, which full-range weights overflow.
     On a 2-core AMD EPYC (AVX2) full-range weights cost attentivenas_cifar10_a0 9.4 points of top-1 (79.20 ->
-    69.82 % on 5,000 test images) and a6 1.4; 7-bit ones 0.16 and 0.02, at the same latency.
+    69.82 % on 5,000 test images) and a6 1.4; 7-bit ones 0.16 and 0.02, no slower (benchmarks/runtime_ratios.py
+    before and after this choice).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
