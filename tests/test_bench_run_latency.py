@@ -1,6 +1,7 @@
 """``anas-bench latency`` and its entry point benchmarks/run_latency.py: a tiny model in real worker processes on
 every runtime and precision, the fastest runtime in the tables, and a missing runtime named in one line."""
 
+import copy
 import csv
 import json
 import subprocess
@@ -13,6 +14,7 @@ from export_fixtures import cifar_folder
 from anas_zoo.bench.backends import BACKENDS
 from anas_zoo.cli.bench import main as bench_main
 from anas_zoo.space import get_space
+from anas_zoo.zoo import get_entry
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "run_latency.py"
 REQUIRED = ("model", "backend", "precision", "batch", "threads", "device", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
@@ -132,3 +134,43 @@ def test_a_missing_runtime_names_its_extra_before_any_run(backend, tiny_genome, 
     err = capsys.readouterr().err
     assert code == 1 and err == f'error: {backend} is not installed: pip install "anas_zoo[{backend}]" adds it\n'
     assert not out.exists()
+
+
+def test_tables_give_each_registered_model_its_current_top1_and_keep_the_timings(tiny_genome, tmp_path, capsys):
+    out = tmp_path / "out"
+    common = ["--backends", "torch", "--threads", "1", "--warmup", "1", "--min-iters", "4", "--min-seconds", "0",
+              "--no-fvcore", "--no-progress", "--out", str(out)]
+    assert bench_main(["latency", "--models", "attentivenas_cifar10_a0", str(tiny_genome), *common]) == 0
+    current = get_entry("attentivenas_cifar10_a0").weight(None).metrics[0]["top1"]
+    registered, = (p for p in (out / "runs").glob("*.json") if p.name.startswith("attentivenas"))
+    genome_file, = (p for p in (out / "runs").glob("*.json") if p.name.startswith("tiny"))
+    measured = json.loads(registered.read_text())
+    assert measured["job"]["model"]["accuracy"] == current
+    stale = copy.deepcopy(measured)
+    stale["job"]["model"]["accuracy"] = 12.34  # what the run recorded before the weights were retrained
+    registered.write_text(json.dumps(stale))
+    tiny_before = genome_file.read_text()
+    capsys.readouterr()
+
+    assert bench_main(["tables", str(out), "--no-fvcore", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy_changed"] == ["attentivenas_cifar10_a0"]
+    assert json.loads(registered.read_text()) == measured  # the timings untouched, the figure current
+    assert genome_file.read_text() == tiny_before  # a genome file's own figure is not the registry's to change
+    with open(out / "results.csv") as f:
+        accuracy = {r["model"]: float(r["accuracy"]) for r in csv.DictReader(f)}
+    assert accuracy == {"attentivenas_cifar10_a0": current, "tiny": 50.0}
+    assert f"| **attentivenas_cifar10_a0** | 24 | {current:.2f} | measured |" in (out / "pareto.md").read_text()
+    assert bench_main(["tables", str(out), "--no-fvcore", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy_changed"] == []
+
+    other = copy.deepcopy(measured)
+    other["job"]["model"]["genome"]["width"][0] += 8  # a run of an architecture the registry no longer holds
+    registered.write_text(json.dumps(other))
+    assert bench_main(["tables", str(out), "--no-fvcore"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {registered.name}: attentivenas_cifar10_a0 is registered with another") and \
+        "measure it again" in err
+    assert json.loads(registered.read_text()) == other
+
+    assert bench_main(["tables", str(tmp_path / "calib-free")]) == 1
+    assert "holds no run records" in capsys.readouterr().err

@@ -9,7 +9,7 @@
 
 from anas_zoo.bench.backends import BACKENDS, DEVICES, PRECISIONS, UnsupportedConfig, prepare
 from anas_zoo.bench.environment import capture_environment, fp32_peak_estimate
-from anas_zoo.bench.runner import Job, load_runs, resolve_models, run_benchmark, write_results_csv
+from anas_zoo.bench.runner import Job, load_runs, refresh_accuracy, resolve_models, run_benchmark, write_results_csv
 from anas_zoo.bench.stats import NOISY_CV, kendall_tau, mape, summarize
 from anas_zoo.bench.tables import pareto_table, write_pareto
 from anas_zoo.pareto import pareto_front
@@ -29,6 +29,7 @@ __all__ = [
     "pareto_front",
     "pareto_table",
     "prepare",
+    "refresh_accuracy",
     "resolve_models",
     "run_benchmark",
     "summarize",

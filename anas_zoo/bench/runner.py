@@ -31,7 +31,7 @@ from anas_zoo.bench.environment import capture_environment
 from anas_zoo.fileio import atomic_write
 from anas_zoo.flops import count
 from anas_zoo.space import ArchConfig, InvalidArchError, get_space
-from anas_zoo.zoo import get_entry, list_models, split_name
+from anas_zoo.zoo import UnknownModelError, get_entry, list_models, split_name
 
 RESULT_COLUMNS = (
     "model", "backend", "precision", "batch", "threads", "device", "device_name", "scenario", "status",
@@ -222,6 +222,39 @@ def write_results_csv(out: str | Path) -> Path:
     path = Path(out) / "results.csv"
     atomic_write(path, buffer.getvalue())
     return path
+
+
+def refresh_accuracy(out: str | Path) -> list[str]:
+    """Give every run in ``out/runs`` of a registered model the top-1 its registered weights carry now, rewrite the
+    changed run records and ``out/results.csv``; returns the names whose figure changed.
+
+    Latency does not depend on the weight values, so a run measured before a model was retrained keeps its timing
+    and takes the new accuracy. A run whose registered architecture has changed since is refused: its timing
+    belongs to another network.
+    """
+    changed, current = set(), {}
+    for path in sorted((Path(out) / "runs").glob("*.json")):
+        run = json.loads(path.read_text())
+        model = run["job"]["model"]
+        if model["origin"] != "registry":
+            continue
+        key = (model["name"], model["resolution"])
+        if key not in current:
+            try:
+                current[key] = _registered(*key)
+            except UnknownModelError as e:
+                raise ValueError(f"{path.name}: {e}") from None
+        now = current[key]
+        if (now["genome"], now["space"], now["num_classes"]) != (model["genome"], model["space"], model["num_classes"]):
+            raise ValueError(f"{path.name}: {model['name']} is registered with another architecture than the one "
+                             "this run measured; measure it again instead")
+        accuracy = {k: now[k] for k in ("accuracy", "accuracy_source", "accuracy_dataset")}
+        if any(model.get(k) != v for k, v in accuracy.items()):
+            model.update(accuracy)
+            atomic_write(path, json.dumps(run) + "\n")
+            changed.add(model["name"])
+    write_results_csv(out)
+    return sorted(changed)
 
 
 def run_benchmark(jobs: Sequence[Job], out: str | Path, *, timeout: float = 1800.0, progress: bool = True,

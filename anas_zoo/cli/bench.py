@@ -4,6 +4,7 @@
         --precision fp32,int8 --calib-data "$ANAS_ZOO_DATA" --threads 2 --out results/my_device
     anas-bench latency-model --backend ort --threads 1 --out results/my_device/latency_model.json
     anas-bench peak results/my_device
+    anas-bench tables results/my_device
 
 ``latency`` runs each (model, backend, precision, batch, threads) in its own worker process; batch 1 is the
 latency scenario, larger batches the throughput scenario, and the tables keep them apart. It writes
@@ -11,12 +12,16 @@ OUT/runs/*.json (every sample + environment), OUT/results.csv, OUT/environment.j
 (one front per runtime × precision × threads × batch, and the fastest runtime of every model).
 ``latency-model`` fits the device's latency predictor that ``anas-search --latency-model`` constrains by.
 ``peak`` reads a ``latency`` output folder and prints fp32 GMAC/s against the CPU's fp32 peak estimate.
+``tables`` re-renders a ``latency`` output folder after the bundled weights changed: each registered model takes the
+top-1 its weights carry now, the measured timings stay.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -24,7 +29,7 @@ from tqdm import tqdm
 from anas_zoo.bench.backends import BACKENDS, PRECISIONS, UnsupportedConfig, check_supported, require_runtime
 from anas_zoo.bench.environment import fp32_peak_estimate
 from anas_zoo.bench.peak import achieved, read_results
-from anas_zoo.bench.runner import Job, load_runs, resolve_models, run_benchmark
+from anas_zoo.bench.runner import Job, load_runs, refresh_accuracy, resolve_models, run_benchmark
 from anas_zoo.bench.tables import fastest_runtimes, pareto_table, write_pareto
 from anas_zoo.cli.common import (
     EXIT_FAILED,
@@ -78,6 +83,13 @@ def _report_line(record: dict) -> str:
     return line + f"{record['status']}: {record['error']}"
 
 
+def _write_tables(out: str, environment: dict, fvcore: bool) -> tuple[dict, list[dict]]:
+    """Pareto tables and plot of every run in ``out``: their paths, and the fastest runtime of every model."""
+    rows = pareto_table(load_runs(out), fvcore=fvcore)
+    paths = {k: str(v) for k, v in write_pareto(rows, out, environment=environment).items()}
+    return paths, fastest_runtimes(rows)
+
+
 def _latency(args: argparse.Namespace) -> int:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     models = resolve_models(args.models, args.resolution, args.space)
@@ -92,11 +104,7 @@ def _latency(args: argparse.Namespace) -> int:
             tqdm.write(_report_line(record), file=sys.stderr)
 
     runs = run_benchmark(jobs, args.out, timeout=args.timeout, progress=not args.no_progress, on_result=report)
-    paths, fastest = {}, []
-    if not args.no_pareto:
-        rows = pareto_table(load_runs(args.out), fvcore=not args.no_fvcore)
-        paths = {k: str(v) for k, v in write_pareto(rows, args.out, environment=runs[0]["environment"]).items()}
-        fastest = fastest_runtimes(rows)
+    paths, fastest = ({}, []) if args.no_pareto else _write_tables(args.out, runs[0]["environment"], not args.no_fvcore)
     failed = [r for r in runs if r["status"] == "error"]
     if args.json:
         print_json({"out": args.out, "device": device, "pareto": paths, "fastest": fastest,
@@ -163,6 +171,21 @@ def _peak(args: argparse.Namespace) -> int:
         noisy = "  (noisy run)" if r["cv"] > 0.10 else ""
         print(f"{r['model']:<20} {r['batch']:>5} {r['threads']:>3} {r['macs'] / 1e6:>8.1f} {r['p50_ms']:>8.2f} "
               f"{r['achieved_gmacs_per_s']:>8.2f} {pct:>7}{noisy}")
+    return EXIT_OK
+
+
+def _tables(args: argparse.Namespace) -> int:
+    out = Path(args.results)
+    if not any((out / "runs").glob("*.json")):
+        raise ValueError(f"{out} holds no run records (runs/*.json); point it at an anas-bench latency output folder")
+    changed = refresh_accuracy(out)
+    environment = json.loads((out / "environment.json").read_text())
+    paths, _ = _write_tables(str(out), environment, not args.no_fvcore)
+    if args.json:
+        print_json({"out": str(out), "accuracy_changed": changed, "pareto": paths})
+    else:
+        print(f"top-1 taken from the current weights for {', '.join(changed) or 'no model (all unchanged)'}; "
+              f"Pareto table {paths['markdown']}")
     return EXIT_OK
 
 
@@ -242,6 +265,18 @@ def _add_peak(sub) -> None:
     p.set_defaults(func=_peak)
 
 
+def _add_tables(sub) -> None:
+    p = sub.add_parser("tables", help="re-render a latency folder's tables with the current weights' top-1",
+                       description="Rewrite OUT/runs/*.json, OUT/results.csv and OUT/pareto.{md,csv,png} so that every "
+                                   "registered model carries the top-1 of the weights registered now. Latency does "
+                                   "not depend on the weight values, so the timings stay; a model whose registered "
+                                   "architecture changed since its run is refused (measure it again).")
+    p.add_argument("results", help="an anas-bench latency output folder (runs/*.json + environment.json)")
+    p.add_argument("--no-fvcore", action="store_true", help="skip the fvcore MACs cross-check column")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=_tables)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anas-bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -249,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_latency(sub)
     _add_latency_model(sub)
     _add_peak(sub)
+    _add_tables(sub)
     return parser
 
 
