@@ -16,6 +16,7 @@ from anas_zoo.evaluate import eval_batches, evaluate
 from anas_zoo.extract import extract_weights
 from anas_zoo.train.checkpoint import CheckpointError
 from anas_zoo.train.finetune import FinetuneConfig, FinetuneError, Finetuner
+from anas_zoo.train.losses import label_smoothing_ce
 
 RECIPE = {"config": {"data": "cifar10", "holdout_fraction": 0.5, "seed": 3}, "step": 42, "train_seconds": 7.5,
           "source": {"commit": "abc123", "dirty": False}, "lineage": []}
@@ -75,16 +76,33 @@ def test_finetuned_member_is_a_second_weight_set_with_its_kind_lineage_and_measu
     assert [(w["tag"], w["kind"]) for w in info["weights"]] == [("cifar10_ft", "finetuned"), ("cifar10", "supernet")]
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(family, tmp_path):
+@pytest.mark.parametrize("cutmix", [0.0, 0.5])
+def test_an_interrupted_run_resumes_to_the_same_weights(family, tmp_path, cutmix):
     data, weights = family
-    whole = Finetuner(config(tmp_path / "a", data, tmp_path / "out_a")).fit()
-    assert Finetuner(config(tmp_path / "b", data, tmp_path / "out_b")).fit(max_steps=3) is None
+    whole = Finetuner(config(tmp_path / "a", data, tmp_path / "out_a", cutmix=cutmix)).fit()
+    assert Finetuner(config(tmp_path / "b", data, tmp_path / "out_b", cutmix=cutmix)).fit(max_steps=3) is None
     assert not (tmp_path / "out_b").exists()
-    resumed = Finetuner(config(tmp_path / "b", data, tmp_path / "out_b")).fit()
+    resumed = Finetuner(config(tmp_path / "b", data, tmp_path / "out_b", cutmix=cutmix)).fit()
     a = load_file(tmp_path / "out_a" / "ft_tiny_a0.cifar10_ft.safetensors")
     b = load_file(tmp_path / "out_b" / "ft_tiny_a0.cifar10_ft.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert resumed["metrics"] == whole["metrics"] and resumed["finetune"]["steps"] == whole["finetune"]["steps"]
+    assert whole["finetune"]["recipe"]["cutmix"] == cutmix
+
+
+def test_cutmix_mixes_the_label_loss_of_the_steps_it_draws(family, tmp_path):
+    data, weights = family
+    plain = Finetuner(config(tmp_path / "plain", data, tmp_path / "out", kd_weight=0.0, teacher=None))
+    mixing = Finetuner(config(tmp_path / "mix", data, tmp_path / "out", kd_weight=0.0, teacher=None, cutmix=1.0))
+    x, y = next(iter(plain.loader))
+    mixed, (order, keep) = mixing._cutmix(x)
+    assert 0 <= keep < 1 and not torch.equal(mixed, x)
+    torch.manual_seed(0)  # the same dropout draws for both forwards
+    logits = mixing.model(mixing._input(mixed, mixing.resolution))
+    expected = keep * label_smoothing_ce(logits, y, 0.1) + (1 - keep) * label_smoothing_ce(logits, y[order], 0.1)
+    torch.manual_seed(0)
+    assert mixing.train_step(x, y)["label"] == pytest.approx(expected.item(), rel=1e-5)
+    assert plain._cutmix(x) == (x, None)
 
 
 def test_the_largest_member_trains_on_the_labels_alone(family, tmp_path):
@@ -117,6 +135,8 @@ def test_runs_that_cannot_start_or_resume_say_why(family, tmp_path):
         Finetuner(config(tmp_path, data, weights, kd_weight=0.0))
     with pytest.raises(FinetuneError, match="epochs must be a finite number > 0, got 0"):
         config(tmp_path, data, weights, epochs=0)
+    with pytest.raises(FinetuneError, match="cutmix is the share of steps that mix, between 0 and 1, got 1.5"):
+        config(tmp_path, data, weights, cutmix=1.5)
     Finetuner(config(tmp_path, data, weights)).fit(max_steps=1)
     with pytest.raises(FinetuneError, match="another fine-tuning run .*lr: 0.4 there, 0.1 now"):
         Finetuner(config(tmp_path, data, weights, lr=0.1)).fit()

@@ -16,6 +16,7 @@ from anas_zoo.train.data import (
     calibration_loader,
     cifar10_loader,
     cifar10_split,
+    cutmix,
     data_dir,
     image_folder_loader,
     load_cifar10,
@@ -111,6 +112,28 @@ def test_crop_flip_moves_pixels_as_drawn():
     assert torch.equal(flipped, image.flip(3))
     shifted = random_crop_flip(image, torch.tensor([[3, 2, 0]]), padding=2)
     assert torch.equal(shifted[0, 0, :3], image[0, 0, 1:]) and shifted[0, 0, 3].sum() == 0
+
+
+def test_cutmix_pastes_one_box_from_the_permuted_batch_and_reports_the_share_kept():
+    images = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 3, 8, 8).clone()  # image i is all i
+    shares = []
+    for seed in range(20):
+        mixed, order, keep = cutmix(images, torch.Generator().manual_seed(seed))
+        assert sorted(order.tolist()) == [0, 1, 2, 3]
+        for i in range(4):
+            own = mixed[i] == i
+            assert torch.equal(own.all(0), own.any(0))  # every channel of a pixel comes from the same image
+            pasted = ~own[0]
+            if order[i] != i:
+                assert abs(own[0].float().mean().item() - keep) < 1e-9
+                rows, cols = pasted.any(1).nonzero().flatten(), pasted.any(0).nonzero().flatten()
+                if len(rows):  # the pasted pixels fill one box, all from image order[i]
+                    box = mixed[i, :, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+                    assert len(rows) * len(cols) == pasted.sum() and (box == order[i]).all()
+        again = cutmix(images, torch.Generator().manual_seed(seed))
+        assert torch.equal(again[0], mixed) and again[2] == keep
+        shares.append(keep)
+    assert min(shares) < 0.3 and max(shares) > 0.7  # the box's area is drawn over the whole range
 
 
 def test_calibration_batches_hold_every_image_once_augmented_as_in_training():

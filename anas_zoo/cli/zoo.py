@@ -229,7 +229,7 @@ def _finetune(args: argparse.Namespace) -> int | None:
         config = FinetuneConfig(
             model=args.model, teacher=args.teacher, epochs=args.epochs, tag=args.tag, out=args.out,
             state_dir=args.state_dir, data_path=args.data, batch_size=args.batch_size, lr=args.lr,
-            kd_weight=args.kd_weight, threads=args.threads, dtype=args.dtype, progress=not args.json,
+            kd_weight=args.kd_weight, cutmix=args.cutmix, threads=args.threads, dtype=args.dtype, progress=not args.json,
         )
         record = Finetuner(config).fit(args.max_steps)
     except FinetuneError as e:
@@ -331,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=128, help="images per step (default 128)")
     p.add_argument("--lr", type=float, default=0.05, help="peak learning rate per 256 images (default 0.05)")
     p.add_argument("--kd-weight", type=float, default=1.0, help="weight of the distillation loss (default 1)")
+    p.add_argument("--cutmix", type=float, default=0.0,
+                   help="share of steps whose batch is CutMix'ed: a box from another image of the batch pasted in, "
+                        "label losses mixed by area; a regulariser for members that already fit their training "
+                        "images (default 0: off)")
     p.add_argument("--threads", type=positive_int, default=2, help="intra-op threads (default 2)")
     p.add_argument("--dtype", choices=tuple(STORAGE_DTYPES), default="float16",
                    help="storage precision of the result (default float16; measured as stored)")

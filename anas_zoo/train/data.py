@@ -210,6 +210,22 @@ def random_crop_flip(images: torch.Tensor, noise: torch.Tensor, padding: int = 4
     return padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
+def cutmix(images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """CutMix (Yun et al., 2019) on an N×C×H×W batch: one box, its area drawn uniformly, pasted from a permutation of
+    the batch. Returns (mixed images, the permutation, the share of each image that is still its own); the labels
+    mix by that share."""
+    n, _, h, w = images.shape
+    keep = torch.rand((), generator=generator).item()
+    side = math.sqrt(1.0 - keep)
+    box_h, box_w = round(h * side), round(w * side)
+    top = int(torch.randint(0, h - box_h + 1, (), generator=generator))
+    left = int(torch.randint(0, w - box_w + 1, (), generator=generator))
+    order = torch.randperm(n, generator=generator)
+    mixed = images.clone()
+    mixed[:, :, top:top + box_h, left:left + box_w] = images[order, :, top:top + box_h, left:left + box_w]
+    return mixed, order, 1.0 - box_h * box_w / (h * w)
+
+
 def normalize(images: torch.Tensor, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> torch.Tensor:
     """uint8 N×3×H×W → float32, scaled to [0, 1] then standardised per channel."""
     mean_t = torch.tensor(mean).view(1, -1, 1, 1) * 255.0

@@ -40,7 +40,7 @@ from anas_zoo.train.checkpoint import (
     save_state,
     with_fallback,
 )
-from anas_zoo.train.data import CIFAR10_CLASSES, cifar10_loader, cifar10_split, load_cifar10, resize_to
+from anas_zoo.train.data import CIFAR10_CLASSES, cifar10_loader, cifar10_split, cutmix, load_cifar10, resize_to
 from anas_zoo.train.losses import label_smoothing_ce, soft_target_ce
 from anas_zoo.train.optim import sgd, warmup_cosine
 from anas_zoo.train.runtime import tune_cpu_training, use_fast_depthwise_gradients
@@ -53,7 +53,8 @@ class FinetuneError(ValueError):
 
 #: Numeric fields of :class:`FinetuneConfig`: those that must be > 0 (the others >= 0), and those that count things.
 POSITIVE_FIELDS = ("epochs", "batch_size", "lr", "checkpoint_every", "eval_images")
-NON_NEGATIVE_FIELDS = ("warmup_epochs", "weight_decay", "label_smoothing", "kd_weight", "clip_grad", "eval_every")
+NON_NEGATIVE_FIELDS = ("warmup_epochs", "weight_decay", "label_smoothing", "kd_weight", "cutmix", "clip_grad",
+                       "eval_every")
 COUNT_FIELDS = ("batch_size", "checkpoint_every", "eval_images")
 
 
@@ -85,6 +86,7 @@ class FinetuneConfig:
     weight_decay: float = 5e-5  # not on BN parameters or biases
     label_smoothing: float = 0.1
     kd_weight: float = 1.0  # loss = label CE + kd_weight * KD(teacher)
+    cutmix: float = 0.0  # share of steps whose batch is CutMix'ed (teacher and student see the mixed images)
     clip_grad: float = 1.0
     seed: int = 0
     threads: int | None = 2
@@ -97,6 +99,8 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         for key in (*POSITIVE_FIELDS, *NON_NEGATIVE_FIELDS):
             _check_number(key, getattr(self, key))
+        if self.cutmix > 1:
+            raise FinetuneError(f"cutmix is the share of steps that mix, between 0 and 1, got {self.cutmix!r}")
         if self.dtype not in STORAGE_DTYPES:
             raise FinetuneError(f"dtype {self.dtype!r} is not allowed; allowed: {', '.join(STORAGE_DTYPES)}")
         try:
@@ -116,7 +120,8 @@ class FinetuneConfig:
         return Path(self.state_dir or Path("runs/finetune") / f"{self.name}.{self.tag}") / "state.safetensors"
 
     def recipe(self) -> dict:
-        """The fields that define the run: a resume must match them (paths and progress bars may differ)."""
+        """The fields that define the run: a resume must match them (paths and progress bars may differ); a state
+        written before a field existed holds its default."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name not in ("out", "state_dir", "data_path", "progress", "threads")}
 
@@ -191,8 +196,12 @@ class Finetuner:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
+        x, mix = self._cutmix(x)
         logits = self.model(self._input(x, self.resolution))
         label = label_smoothing_ce(logits, y, c.label_smoothing)
+        if mix is not None:
+            order, keep = mix
+            label = keep * label + (1 - keep) * label_smoothing_ce(logits, y[order], c.label_smoothing)
         kd = torch.zeros(())
         if self.teacher is not None:
             with torch.no_grad():
@@ -204,6 +213,17 @@ class Finetuner:
             torch.nn.utils.clip_grad_value_(self.model.parameters(), c.clip_grad)
         self.optimizer.step()
         return {"loss": loss.item(), "label": label.item(), "kd": kd.item(), "lr": lr}
+
+    def _cutmix(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, float] | None]:
+        """This step's CutMix, drawn from (seed, step) so that a resumed run mixes as the whole one did: the images
+        and (permutation, own share), or the images untouched and None."""
+        if not self.config.cutmix:
+            return x, None
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
+        if torch.rand((), generator=generator).item() >= self.config.cutmix:
+            return x, None
+        mixed, order, keep = cutmix(x, generator)
+        return mixed, (order, keep)
 
     @staticmethod
     def _input(x: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -225,7 +245,8 @@ class Finetuner:
         (tensors, meta), used, skipped = with_fallback(path, lambda candidate: read_checkpoint(candidate, FINETUNE_FORMAT))
         if skipped:
             self._log({"event": "fallback", "from": str(used), "reason": skipped})
-        differ = {k: (meta["recipe"].get(k), v) for k, v in self.config.recipe().items() if meta["recipe"].get(k) != v}
+        saved = {f.name: f.default for f in fields(FinetuneConfig)} | meta["recipe"]
+        differ = {k: (saved.get(k), v) for k, v in self.config.recipe().items() if saved.get(k) != v}
         if differ or meta["start_sha256"] != self.start_sha or meta["teacher_sha256"] != self.teacher_sha:
             what = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in differ.items()) or "the weights"
             raise FinetuneError(f"{path} belongs to another fine-tuning run ({what}); give another state_dir or "
