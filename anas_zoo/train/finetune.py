@@ -4,6 +4,8 @@ The member starts from its supernet weights (a registered ``NAME.TAG`` weight se
 CIFAR-10 training part its supernet trained on, with label-smoothed cross-entropy plus ``kd_weight`` times the
 soft-target cross-entropy against a frozen teacher (the largest sub-network; without a teacher, a frozen copy
 of the starting weights; with ``kd_weight`` 0, the labels alone, as for the largest member itself). The teacher sees the images at its own resolution, the student at its own.
+``cutmix`` CutMixes that share of the steps (teacher and student see the mixed batch; the label loss mixes by area):
+the regulariser for a member that already fits its training images.
 The run checkpoints (weights, optimizer, schedule position, data order, RNG) to ``state_dir`` and resumes
 from there exactly, as ``anas-train`` does. At the end BN is recalibrated on the held-out split, the weights
 are rounded to their storage dtype and measured on the test split (:func:`anas_zoo.extract.calibrate_and_measure`),
