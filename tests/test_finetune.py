@@ -14,6 +14,7 @@ from anas_zoo.cli.zoo import main
 from anas_zoo.data_config import DataConfig
 from anas_zoo.evaluate import eval_batches, evaluate
 from anas_zoo.extract import extract_weights
+from anas_zoo.train import checkpoint
 from anas_zoo.train.checkpoint import CheckpointError
 from anas_zoo.train.finetune import FinetuneConfig, FinetuneError, Finetuner
 from anas_zoo.train.losses import label_smoothing_ce
@@ -140,6 +141,19 @@ def test_runs_that_cannot_start_or_resume_say_why(family, tmp_path):
     Finetuner(config(tmp_path, data, weights)).fit(max_steps=1)
     with pytest.raises(FinetuneError, match="another fine-tuning run .*lr: 0.4 there, 0.1 now"):
         Finetuner(config(tmp_path, data, weights, lr=0.1)).fit()
+
+
+def test_a_state_written_before_an_option_existed_resumes_as_its_default(family, tmp_path):
+    data, weights = family
+    run = config(tmp_path, data, tmp_path / "out")
+    assert Finetuner(run).fit(max_steps=2) is None
+    tensors, meta = checkpoint.read_checkpoint(run.state_path, checkpoint.FINETUNE_FORMAT)
+    del meta["recipe"]["cutmix"]  # as the fine-tuner wrote it before --cutmix
+    checkpoint._write(run.state_path, tensors, meta)
+    resumed = Finetuner(run)
+    assert resumed.resume() and resumed.step == 2
+    with pytest.raises(FinetuneError, match="cutmix: 0.0 there, 0.5 now"):
+        Finetuner(config(tmp_path, data, tmp_path / "out", cutmix=0.5)).resume()
 
 
 def test_cli_finetunes_resumes_and_reports(family, tmp_path, capsys):
