@@ -71,6 +71,7 @@ def test_fronts_per_runtime_and_precision_and_the_fastest_runtime_of_each_model(
     assert "| small | **openvino int8** | 2.00 | 5.00 | 3.00 | 2.00 | 4.00 |" in md
     assert "| big | **ort fp32** | 9.00 | 9.00 | 10.00 | – | – |" in md
     assert md.index("## Fastest runtime per model") < md.index("## test cpu")
+    assert "float32 weights' figure in every table, int8 and fp16 included" in md  # int8 tables say whose top-1
 
 
 def test_written_files(tmp_path):

@@ -148,7 +148,9 @@ def to_markdown(rows: Sequence[dict], environment: dict | None = None) -> str:
             + f"; anas_zoo {environment['anas_zoo']['version']} @ {str(environment['anas_zoo']['commit'])[:12]}",
         ]
     lines += [
-        "- Accuracy: top-1 %; `reported` = the paper's figure, `measured` = evaluated on our weights.",
+        "- Accuracy: top-1 %; `reported` = the paper's figure, `measured` = evaluated on our weights. It is the "
+        "float32 weights' figure in every table, int8 and fp16 included; `benchmarks/runtime_ratios.py` measures "
+        "each runtime's own top-1 and its int8 drop.",
         "- MACs: multiply-accumulates of conv/linear layers (papers' definition); fvcore's trace count beside it.",
         "- Latency: ms per call at the given batch (p50/p90/p99 of every sample); CV > 10 % is flagged noisy.",
         "- **Bold** rows are on the Pareto front (accuracy vs p50) of their own table; tables are never mixed.",
