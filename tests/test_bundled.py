@@ -56,7 +56,8 @@ def test_the_family_is_bundled_and_runs_from_the_smallest_subnet_to_the_largest(
 def test_the_default_weights_get_better_with_every_step_up_in_macs():
     """The issue's floors: each member beats the previous by >= 0.3 points; smallest >= 78 %, largest >= 85 %."""
     top1 = _test_top1(bundled.TAG_PREFERENCE[0])
-    assert all(b - a >= 0.3 for a, b in zip(top1, top1[1:])), top1
+    hundredths = [round(t * 100) for t in top1]  # the records' precision: 82.24 - 81.94 is 0.30, not 0.2999...
+    assert all(b - a >= 30 for a, b in zip(hundredths, hundredths[1:])), top1
     assert top1[0] >= 78 and top1[-1] >= 85, top1
 
 
