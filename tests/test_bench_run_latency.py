@@ -166,7 +166,13 @@ def test_tables_give_each_registered_model_its_current_top1_and_keep_the_timings
     other = copy.deepcopy(measured)
     other["job"]["model"]["genome"]["width"][0] += 8  # a run of an architecture the registry no longer holds
     registered.write_text(json.dumps(other))
+    stale_tiny = json.loads(tiny_before)
+    stale_tiny["job"]["model"]["origin"] = "registry"  # sorted before the refused run: not rewritten either
+    stale_tiny["job"]["model"].update(name="attentivenas_cifar10_a0", accuracy=12.34)
+    stale_tiny["job"]["model"]["genome"] = measured["job"]["model"]["genome"]
+    (out / "runs" / "aa_stale.json").write_text(json.dumps(stale_tiny))
     assert bench_main(["tables", str(out), "--no-fvcore"]) == 1
+    assert json.loads((out / "runs" / "aa_stale.json").read_text())["job"]["model"]["accuracy"] == 12.34
     err = capsys.readouterr().err
     assert err.startswith(f"error: {registered.name}: attentivenas_cifar10_a0 is registered with another") and \
         "measure it again" in err

@@ -230,9 +230,9 @@ def refresh_accuracy(out: str | Path) -> list[str]:
 
     Latency does not depend on the weight values, so a run measured before a model was retrained keeps its timing
     and takes the new accuracy. A run whose registered architecture has changed since is refused: its timing
-    belongs to another network.
+    belongs to another network, and nothing is rewritten.
     """
-    changed, current = set(), {}
+    updates, current = {}, {}
     for path in sorted((Path(out) / "runs").glob("*.json")):
         run = json.loads(path.read_text())
         model = run["job"]["model"]
@@ -251,10 +251,11 @@ def refresh_accuracy(out: str | Path) -> list[str]:
         accuracy = {k: now[k] for k in ("accuracy", "accuracy_source", "accuracy_dataset")}
         if any(model.get(k) != v for k, v in accuracy.items()):
             model.update(accuracy)
-            atomic_write(path, json.dumps(run) + "\n")
-            changed.add(model["name"])
+            updates[path] = run
+    for path, run in updates.items():
+        atomic_write(path, json.dumps(run) + "\n")
     write_results_csv(out)
-    return sorted(changed)
+    return sorted({run["job"]["model"]["name"] for run in updates.values()})
 
 
 def run_benchmark(jobs: Sequence[Job], out: str | Path, *, timeout: float = 1800.0, progress: bool = True,
