@@ -1,3 +1,5 @@
+import stat
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -68,7 +70,9 @@ def _store_a0():
 
 
 def test_pretrained_load_is_strict_verified_and_in_eval_mode():
-    model, _ = _store_a0()
+    model, json_path = _store_a0()
+    # both files readable by everyone, as every other output (safetensors alone would write the weights 0600)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (json_path, json_path.with_suffix(".safetensors"))} == {0o644}
     loaded = anas_zoo.load("attentivenas_a0", pretrained=True)
     assert not loaded.training
     assert torch.equal(loaded.classifier.weight, model.classifier.weight)
