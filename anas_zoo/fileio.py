@@ -75,6 +75,10 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
     return removed
 
 
+#: Mode of every file this project writes (temp-file writers such as mkstemp and safetensors create 0600), and of its folders.
+FILE_MODE, FOLDER_MODE = 0o644, 0o755
+
+
 def atomic_write(path: str | Path, content: str | bytes | Callable[[Path], object]) -> Path:
     """Write ``content`` (text, bytes, or a callable that writes to the path it is given) to a temp file in
     the same folder, then rename it over ``path``: a crash or an error leaves the old file or nothing.
@@ -90,7 +94,7 @@ def atomic_write(path: str | Path, content: str | bytes | Callable[[Path], objec
             content(tmp)
         else:
             tmp.write_bytes(content.encode() if isinstance(content, str) else content)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are ordinary files
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

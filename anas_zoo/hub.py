@@ -22,7 +22,7 @@ from huggingface_hub import HfApi, constants
 from anas_zoo.export import to_onnx
 from anas_zoo.export.executorch import to_executorch
 from anas_zoo.export.openvino import to_openvino
-from anas_zoo.fileio import staging_folder
+from anas_zoo.fileio import FILE_MODE, FOLDER_MODE, staging_folder
 from anas_zoo.hub_cards import PROJECT_LICENSE, UNTRAINED_TAG, latency_rows, model_card, results_card
 from anas_zoo.hub_fetch import CONFIG_FILE, HUB_ERRORS, hub_error_reason, parse_hub_name, space_of
 from anas_zoo.static import StaticNet
@@ -159,7 +159,7 @@ def _write_to_dir(to_dir: Path, write) -> dict:
     with staging_folder(to_dir.parent, to_dir.name) as tmp:
         summary = write(tmp)
         for path in [tmp, *tmp.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
+            path.chmod(FOLDER_MODE if path.is_dir() else FILE_MODE)
         try:
             os.replace(tmp, to_dir)
         except OSError as e:  # another writer's folder took the place meanwhile (ENOTEMPTY), or a file did

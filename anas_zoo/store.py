@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from anas_zoo.fileio import move_into_place, sha256_of, staging_folder
+from anas_zoo.fileio import FILE_MODE, move_into_place, sha256_of, staging_folder
 from anas_zoo.pretrained_cfg import PretrainedCfg, default_data_config
 from anas_zoo.space import ArchConfig
 
@@ -95,8 +95,8 @@ def save_weights(model: torch.nn.Module, record: dict, directory: str | Path, st
         save_file(state, str(staged_weights), metadata=header)
         full = {**record, "format": FORMAT, "file": weights_path.name, "sha256": sha256_of(staged_weights)}
         staged_json.write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
-        for staged in (staged_weights, staged_json):  # safetensors writes 0600; a weight set is an ordinary pair of files
-            staged.chmod(0o644)
+        for staged in (staged_weights, staged_json):
+            staged.chmod(FILE_MODE)
         move_into_place([(staged_weights, weights_path), (staged_json, json_path)])
     return json_path
 
