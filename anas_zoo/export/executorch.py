@@ -22,7 +22,7 @@ import torch
 from anas_zoo.data_config import DataConfig
 from anas_zoo.export.errors import ExportError
 from anas_zoo.export.metadata import build_metadata
-from anas_zoo.export.output import check_replaceable, publish, staging, writable_folder
+from anas_zoo.export.output import file_and_sidecar, publish, staging
 from anas_zoo.export.quantize import load_images
 from anas_zoo.export.report import ExportReport, first_line
 from anas_zoo.export.resolve import check_data_options, check_precision, fold_checked, require, resolve_model
@@ -38,17 +38,6 @@ METADATA_METHOD = "anas_zoo_metadata"
 MAX_BATCH = 8
 EXPORTER = "torch.export + to_edge_transform_and_lower (XNNPACK)"
 
-
-def _prepare_output(output: str | Path) -> tuple[Path, Path]:
-    """(output path, sidecar path) after checking that the folder exists or can be made and is writable."""
-    path = Path(output).expanduser()
-    if path.suffix != ".pte":
-        raise ExportError(f"output '{output}' must end in .pte (the report goes beside it as .json)")
-    if path.is_dir():
-        raise ExportError(f"output '{output}' is a directory; give a file name ending in .pte")
-    writable_folder(path.parent, output)
-    check_replaceable((path, path.with_suffix(".json")))
-    return path, path.with_suffix(".json")
 
 
 @contextlib.contextmanager
@@ -170,7 +159,7 @@ def to_executorch(
     """
     start = time.perf_counter()
     check_precision(precision, PRECISIONS, atol)
-    path, sidecar = _prepare_output(output)
+    path, sidecar = file_and_sidecar(output, ".pte")
     check_data_options(precision, calib_data, calib_samples, eval_data, eval_samples)
     require("executorch", "executorch")
     net, cfg, name, weights = resolve_model(model, name, pretrained, checkpoint, resolution)

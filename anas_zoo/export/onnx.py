@@ -21,7 +21,7 @@ from anas_zoo.export.errors import ExportError
 from anas_zoo.export.metadata import build_metadata, decode_metadata, metadata_strings
 from anas_zoo.export.onnx_graph import DEFAULT_OPSET, EXPORTERS, MAX_OPSET, MIN_OPSET, export_graph, to_fp16
 from anas_zoo.export.onnx_validation import check_file, failure_summary
-from anas_zoo.export.output import check_replaceable, publish, staging, writable_folder
+from anas_zoo.export.output import file_and_sidecar, publish, staging
 from anas_zoo.export.quantize import quantize_int8
 from anas_zoo.export.report import ExportCheckError, ExportReport
 from anas_zoo.export.resolve import check_data_options, check_precision, fold_checked, resolve_model
@@ -44,17 +44,6 @@ def _check_options(precision: str, opset: int, batch: int, exporter: str, atol: 
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ExportError(f"batch must be a positive integer, got {batch}")
 
-
-def _prepare_output(output: str | Path) -> tuple[Path, Path]:
-    """(output path, sidecar path) after checking that the folder exists or can be made and is writable."""
-    path = Path(output).expanduser()
-    if path.suffix != ".onnx":
-        raise ExportError(f"output '{output}' must end in .onnx (the report goes beside it as .json)")
-    if path.is_dir():
-        raise ExportError(f"output '{output}' is a directory; give a file name ending in .onnx")
-    writable_folder(path.parent, output)
-    check_replaceable((path, path.with_suffix(".json")))
-    return path, path.with_suffix(".json")
 
 
 # ----- metadata ----------------------------------------------------------------------------------
@@ -113,7 +102,7 @@ def to_onnx(
     """
     start = time.perf_counter()
     _check_options(precision, opset, batch, exporter, atol)
-    path, sidecar = _prepare_output(output)
+    path, sidecar = file_and_sidecar(output, ".onnx")
     check_data_options(precision, calib_data, calib_samples, eval_data, eval_samples)
     net, cfg, name, weights = resolve_model(model, name, pretrained, checkpoint, resolution)
     report = ExportReport(path=str(path), sidecar=str(sidecar), model=name, precision=precision, opset=opset,

@@ -27,6 +27,19 @@ def writable_folder(folder: Path, what: str) -> None:
         raise ExportError(f"output folder '{folder}' is not writable")
 
 
+def file_and_sidecar(output: str | Path, suffix: str) -> tuple[Path, Path]:
+    """(output file, its ``.json`` sidecar) for a single-file format ending in ``suffix``, after checking that the
+    folder exists or can be made and is writable and that neither target is in the way."""
+    path = Path(output).expanduser()
+    if path.suffix != suffix:
+        raise ExportError(f"output '{output}' must end in {suffix} (the report goes beside it as .json)")
+    if path.is_dir():
+        raise ExportError(f"output '{output}' is a directory; give a file name ending in {suffix}")
+    writable_folder(path.parent, output)
+    check_replaceable((path, path.with_suffix(".json")))
+    return path, path.with_suffix(".json")
+
+
 def check_replaceable(paths: Sequence[Path]) -> None:
     """Each target is absent or a writable file, so that moving the staged files onto them cannot fail half-way."""
     for existing in paths:
