@@ -125,6 +125,8 @@ CASES = [
         ([f"{MODEL}.cifar10", "--epochs", "abc"], 2, "argument --epochs: invalid float value: 'abc'"),
         ([f"{MODEL}.cifar10", "--epochs", "1", "--kd-weight", "-1"], 2, "kd_weight must be a finite number >= 0, got -1.0"),
         ([f"{MODEL}.cifar10", "--epochs", "1", "--kd-weight", "nan"], 2, "kd_weight must be a finite number >= 0, got nan"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--weight-decay", "-0.001"], 2,
+         "weight_decay must be a finite number >= 0, got -0.001"),
         ([f"{MODEL}.cifar10", "--epochs", "1", "--lr", "0"], 2, "lr must be a finite number > 0, got 0.0"),
         ([f"{MODEL}.cifar10", "--epochs", "1", "--lr", "inf"], 2, "lr must be a finite number > 0, got inf"),
         ([f"{MODEL}.cifar10", "--epochs", "1", "--batch-size", "0"], 2, "must be an integer >= 1, got '0'"),

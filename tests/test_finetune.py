@@ -159,12 +159,14 @@ def test_a_state_written_before_an_option_existed_resumes_as_its_default(family,
 def test_cli_finetunes_resumes_and_reports(family, tmp_path, capsys):
     data, weights = family
     argv = ["finetune", "ft_tiny_a1.cifar10", "--epochs", "1", "--kd-weight", "0", "--out", str(tmp_path / "out"),
-            "--tag", "cifar10_ft", "--state-dir", str(tmp_path / "state"), "--data", str(data), "--batch-size", "8", "--threads", "1"]
+            "--tag", "cifar10_ft", "--state-dir", str(tmp_path / "state"), "--data", str(data), "--batch-size", "8",
+            "--threads", "1", "--weight-decay", "5e-4"]
     assert main([*argv, "--max-steps", "1", "--json"]) == 1
     assert "rerun the same command to resume" in capsys.readouterr().err
     assert main([*argv, "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["finetune"]["steps"] == 3 and (tmp_path / "out" / "ft_tiny_a1.cifar10_ft.json").is_file()
+    assert record["finetune"]["recipe"]["weight_decay"] == 5e-4
     assert main(["finetune", "ft_tiny_a1.cifar10", "--epochs", "1", "--tag", "cifar10", "--out", str(weights)]) == 2
     assert "would overwrite the starting weights" in capsys.readouterr().err
 

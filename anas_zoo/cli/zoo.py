@@ -229,7 +229,8 @@ def _finetune(args: argparse.Namespace) -> int | None:
         config = FinetuneConfig(
             model=args.model, teacher=args.teacher, epochs=args.epochs, tag=args.tag, out=args.out,
             state_dir=args.state_dir, data_path=args.data, batch_size=args.batch_size, lr=args.lr,
-            kd_weight=args.kd_weight, cutmix=args.cutmix, threads=args.threads, dtype=args.dtype, progress=not args.json,
+            weight_decay=args.weight_decay, kd_weight=args.kd_weight, cutmix=args.cutmix, threads=args.threads,
+            dtype=args.dtype, progress=not args.json,
         )
         record = Finetuner(config).fit(args.max_steps)
     except FinetuneError as e:
@@ -330,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="CIFAR-10 archive or folder (default: $ANAS_ZOO_DATA)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="images per step (default 128)")
     p.add_argument("--lr", type=float, default=0.05, help="peak learning rate per 256 images (default 0.05)")
+    p.add_argument("--weight-decay", type=float, default=FinetuneConfig.weight_decay,
+                   help=f"SGD weight decay of the conv and linear weights (default {FinetuneConfig.weight_decay:g}; "
+                        "BN parameters and biases get none)")
     p.add_argument("--kd-weight", type=float, default=1.0, help="weight of the distillation loss (default 1)")
     p.add_argument("--cutmix", type=float, default=0.0,
                    help="share of steps whose batch is CutMix'ed: a box from another image of the batch pasted in, "
