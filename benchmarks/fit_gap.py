@@ -29,6 +29,19 @@ def spread(split: tuple[torch.Tensor, torch.Tensor], count: int) -> tuple[torch.
     return images[index], labels[index]
 
 
+def measure(weights: str, splits: dict) -> dict:
+    """Top-1 (%) of the weight set ``weights`` on each of ``splits`` (name -> (uint8 images, labels)), and the
+    training part's lead over the held-out part."""
+    model = anas_zoo.load(weights, pretrained=True)
+    config = resolve_data_config(model)
+    top1 = {name: evaluate(model, cifar10_loader(split, 250, train=False, resolution=config.resolution,
+                                                 mean=config.mean, std=config.std))["top1"]
+            for name, split in splits.items()}
+    return {"weights": weights, "images": {name: len(split[1]) for name, split in splits.items()},
+            **{f"{name}_top1": round(value, 2) for name, value in top1.items()},
+            "train_minus_val": round(top1["train"] - top1["val"], 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("weights", nargs="+", help="NAME.TAG of CIFAR-10 weight sets")
@@ -37,16 +50,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     splits = {name: spread(split, args.images) for name, split in cifar10_split(load_cifar10(args.data)).items()}
-    rows = []
-    for weights in args.weights:
-        model = anas_zoo.load(weights, pretrained=True)
-        config = resolve_data_config(model)
-        top1 = {name: evaluate(model, cifar10_loader(split, 250, train=False, resolution=config.resolution,
-                                                     mean=config.mean, std=config.std))["top1"]
-                for name, split in splits.items()}
-        rows.append({"weights": weights, "images": {k: len(v[1]) for k, v in splits.items()},
-                     **{f"{k}_top1": round(v, 2) for k, v in top1.items()},
-                     "train_minus_val": round(top1["train"] - top1["val"], 2)})
+    rows = [measure(weights, splits) for weights in args.weights]
     if args.json:
         print(json.dumps(rows))
         return

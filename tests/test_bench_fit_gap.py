@@ -1,0 +1,28 @@
+"""benchmarks/fit_gap.py: a bundled weight set measured on the training part, the held-out part and the test split
+of real CIFAR-10 images, each split sampled across all its classes."""
+
+import torch
+from bench_helpers import load_benchmark
+from export_fixtures import cifar_split_folder
+
+from anas_zoo.train.data import cifar10_split, load_cifar10
+
+
+def test_spread_samples_a_class_sorted_split_evenly():
+    labels = torch.arange(10).repeat_interleave(100)  # sorted by class, as the archive is: a prefix is one class
+    images = torch.zeros(1000, 3, 2, 2, dtype=torch.uint8)
+    picked_images, picked = load_benchmark("fit_gap").spread((images, labels), 50)
+    assert len(picked) == len(picked_images) == 50
+    assert torch.bincount(picked, minlength=10).tolist() == [5] * 10
+    assert len(load_benchmark("fit_gap").spread((images, labels), 5000)[1]) == 1000
+
+
+def test_a_bundled_member_scores_on_every_split_and_reports_the_gap(tmp_path):
+    fit_gap = load_benchmark("fit_gap")
+    folder = cifar_split_folder(tmp_path / "cifar", train_per_class=20, test_per_class=10)
+    splits = {name: fit_gap.spread(split, 60) for name, split in cifar10_split(load_cifar10(folder)).items()}
+    row = fit_gap.measure("attentivenas_cifar10_a0.cifar10_ft", splits)
+    assert row["images"] == {"train": 60, "val": 20, "test": 60}
+    assert row["test_top1"] > 50  # the trained weights on real images (chance is 10 %)
+    assert all(0 <= row[f"{name}_top1"] <= 100 for name in splits)
+    assert abs(row["train_minus_val"] - (row["train_top1"] - row["val_top1"])) <= 0.01 + 1e-9  # both sides rounded
