@@ -39,7 +39,6 @@ MAX_BATCH = 8
 EXPORTER = "torch.export + to_edge_transform_and_lower (XNNPACK)"
 
 
-
 @contextlib.contextmanager
 def _quiet():
     """Silence the deprecation notices torch.export and the lowering passes emit for this graph."""

@@ -45,7 +45,6 @@ def _check_options(precision: str, opset: int, batch: int, exporter: str, atol: 
         raise ExportError(f"batch must be a positive integer, got {batch}")
 
 
-
 # ----- metadata ----------------------------------------------------------------------------------
 def _set_metadata(model: onnx.ModelProto, metadata: dict) -> None:
     del model.metadata_props[:]
