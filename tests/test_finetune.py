@@ -77,18 +77,19 @@ def test_finetuned_member_is_a_second_weight_set_with_its_kind_lineage_and_measu
     assert [(w["tag"], w["kind"]) for w in info["weights"]] == [("cifar10_ft", "finetuned"), ("cifar10", "supernet")]
 
 
-@pytest.mark.parametrize("cutmix", [0.0, 0.5])
-def test_an_interrupted_run_resumes_to_the_same_weights(family, tmp_path, cutmix):
+@pytest.mark.parametrize(("cutmix", "trivial"), [(0.0, False), (0.5, False), (0.5, True)])
+def test_an_interrupted_run_resumes_to_the_same_weights(family, tmp_path, cutmix, trivial):
     data, weights = family
-    whole = Finetuner(config(tmp_path / "a", data, tmp_path / "out_a", cutmix=cutmix)).fit()
-    assert Finetuner(config(tmp_path / "b", data, tmp_path / "out_b", cutmix=cutmix)).fit(max_steps=3) is None
+    options = {"cutmix": cutmix, "trivial_augment": trivial}
+    whole = Finetuner(config(tmp_path / "a", data, tmp_path / "out_a", **options)).fit()
+    assert Finetuner(config(tmp_path / "b", data, tmp_path / "out_b", **options)).fit(max_steps=3) is None
     assert not (tmp_path / "out_b").exists()
-    resumed = Finetuner(config(tmp_path / "b", data, tmp_path / "out_b", cutmix=cutmix)).fit()
+    resumed = Finetuner(config(tmp_path / "b", data, tmp_path / "out_b", **options)).fit()
     a = load_file(tmp_path / "out_a" / "ft_tiny_a0.cifar10_ft.safetensors")
     b = load_file(tmp_path / "out_b" / "ft_tiny_a0.cifar10_ft.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert resumed["metrics"] == whole["metrics"] and resumed["finetune"]["steps"] == whole["finetune"]["steps"]
-    assert whole["finetune"]["recipe"]["cutmix"] == cutmix
+    assert whole["finetune"]["recipe"]["cutmix"] == cutmix and whole["finetune"]["recipe"]["trivial_augment"] == trivial
 
 
 def test_cutmix_mixes_the_label_loss_of_the_steps_it_draws(family, tmp_path):
@@ -148,25 +149,27 @@ def test_a_state_written_before_an_option_existed_resumes_as_its_default(family,
     run = config(tmp_path, data, tmp_path / "out")
     assert Finetuner(run).fit(max_steps=2) is None
     tensors, meta = checkpoint.read_checkpoint(run.state_path, checkpoint.FINETUNE_FORMAT)
-    del meta["recipe"]["cutmix"]  # as the fine-tuner wrote it before --cutmix
+    del meta["recipe"]["cutmix"], meta["recipe"]["trivial_augment"]  # as written before --cutmix
     checkpoint._write(run.state_path, tensors, meta)
     resumed = Finetuner(run)
     assert resumed.resume() and resumed.step == 2
     with pytest.raises(FinetuneError, match="cutmix: 0.0 there, 0.5 now"):
         Finetuner(config(tmp_path, data, tmp_path / "out", cutmix=0.5)).resume()
+    with pytest.raises(FinetuneError, match="trivial_augment: False there, True now"):
+        Finetuner(config(tmp_path, data, tmp_path / "out", trivial_augment=True)).resume()
 
 
 def test_cli_finetunes_resumes_and_reports(family, tmp_path, capsys):
     data, weights = family
     argv = ["finetune", "ft_tiny_a1.cifar10", "--epochs", "1", "--kd-weight", "0", "--out", str(tmp_path / "out"),
             "--tag", "cifar10_ft", "--state-dir", str(tmp_path / "state"), "--data", str(data), "--batch-size", "8",
-            "--threads", "1", "--weight-decay", "5e-4"]
+            "--threads", "1", "--weight-decay", "5e-4", "--trivial-augment"]
     assert main([*argv, "--max-steps", "1", "--json"]) == 1
     assert "rerun the same command to resume" in capsys.readouterr().err
     assert main([*argv, "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["finetune"]["steps"] == 3 and (tmp_path / "out" / "ft_tiny_a1.cifar10_ft.json").is_file()
-    assert record["finetune"]["recipe"]["weight_decay"] == 5e-4
+    assert record["finetune"]["recipe"]["weight_decay"] == 5e-4 and record["finetune"]["recipe"]["trivial_augment"]
     assert main(["finetune", "ft_tiny_a1.cifar10", "--epochs", "1", "--tag", "cifar10", "--out", str(weights)]) == 2
     assert "would overwrite the starting weights" in capsys.readouterr().err
 

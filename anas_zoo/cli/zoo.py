@@ -229,8 +229,8 @@ def _finetune(args: argparse.Namespace) -> int | None:
         config = FinetuneConfig(
             model=args.model, teacher=args.teacher, epochs=args.epochs, tag=args.tag, out=args.out,
             state_dir=args.state_dir, data_path=args.data, batch_size=args.batch_size, lr=args.lr,
-            weight_decay=args.weight_decay, kd_weight=args.kd_weight, cutmix=args.cutmix, threads=args.threads,
-            dtype=args.dtype, progress=not args.json,
+            weight_decay=args.weight_decay, kd_weight=args.kd_weight, cutmix=args.cutmix,
+            trivial_augment=args.trivial_augment, threads=args.threads, dtype=args.dtype, progress=not args.json,
         )
         record = Finetuner(config).fit(args.max_steps)
     except FinetuneError as e:
@@ -339,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of steps whose batch is CutMix'ed: a box from another image of the batch pasted in, "
                         "label losses mixed by area; a regulariser for members that already fit their training "
                         "images (default 0: off)")
+    p.add_argument("--trivial-augment", action="store_true",
+                   help="TrivialAugment (one random operation at a random strength) on every training image, after "
+                        "the crop and flip: a stronger regulariser than CutMix alone")
     p.add_argument("--threads", type=positive_int, default=2, help="intra-op threads (default 2)")
     p.add_argument("--dtype", choices=tuple(STORAGE_DTYPES), default="float16",
                    help="storage precision of the result (default float16; measured as stored)")

@@ -24,6 +24,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from anas_zoo.fileio import atomic_write
+from anas_zoo.train.augment import trivial_augment, trivial_draws
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -242,7 +243,8 @@ class TensorLoader:
     process with the global batch, split the same way, sees exactly the same samples and augmentations.
     ``state_dict()`` (epoch, batch) is all a resumed run needs. Evaluation (``train=False``) keeps every
     sample, does not augment (unless ``augment``, with fixed draws), and always starts from its first batch
-    (``shuffle`` uses one fixed order).
+    (``shuffle`` uses one fixed order). ``trivial_augment`` adds TrivialAugment (:mod:`anas_zoo.train.augment`)
+    after the crop and flip, its draws made the same way.
     Yields (normalised float images, int64 labels).
     """
 
@@ -261,6 +263,7 @@ class TensorLoader:
         mean=CIFAR10_MEAN,
         std=CIFAR10_STD,
         channels_last: bool = False,
+        trivial_augment: bool = False,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -272,6 +275,7 @@ class TensorLoader:
         self.augment = train if augment is None else augment
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.mean, self.std, self.channels_last = mean, std, channels_last
+        self.trivial_augment = trivial_augment
         self.epoch, self.batch = 0, 0
         if len(self) == 0:
             raise DataError(
@@ -295,12 +299,17 @@ class TensorLoader:
         n = len(self.images)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + (self.epoch if self.train else 0))
         order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
-        return order, crop_flip_noise(n, generator) if self.augment else None
+        if not self.augment:
+            return order, None
+        noise = crop_flip_noise(n, generator)
+        return order, torch.cat([noise, trivial_draws(n, generator)], 1) if self.trivial_augment else noise
 
     def _prepare(self, index: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         images = self.images[index]
         if noise is not None:
-            images = random_crop_flip(images, noise)
+            images = random_crop_flip(images, noise[:, :3])
+            if noise.shape[1] > 3:
+                images = trivial_augment(images, noise[:, 3:])
         x = normalize(images, self.mean, self.std)
         if self.resolution:
             x = resize_to(x, self.resolution)

@@ -5,7 +5,8 @@ CIFAR-10 training part its supernet trained on, with label-smoothed cross-entrop
 soft-target cross-entropy against a frozen teacher (the largest sub-network; without a teacher, a frozen copy
 of the starting weights; with ``kd_weight`` 0, the labels alone, as for the largest member itself). The teacher sees the images at its own resolution, the student at its own.
 ``cutmix`` CutMixes that share of the steps (teacher and student see the mixed batch; the label loss mixes by area):
-the regulariser for a member that already fits its training images.
+the regulariser for a member that already fits its training images; ``trivial_augment`` adds TrivialAugment to
+every training image (:mod:`anas_zoo.train.augment`).
 The run checkpoints (weights, optimizer, schedule position, data order, RNG) to ``state_dir`` and resumes
 from there exactly, as ``anas-train`` does. At the end BN is recalibrated on the held-out split, the weights
 are rounded to their storage dtype and measured on the test split (:func:`anas_zoo.extract.calibrate_and_measure`),
@@ -89,6 +90,7 @@ class FinetuneConfig:
     label_smoothing: float = 0.1
     kd_weight: float = 1.0  # loss = label CE + kd_weight * KD(teacher)
     cutmix: float = 0.0  # share of steps whose batch is CutMix'ed (teacher and student see the mixed images)
+    trivial_augment: bool = False  # TrivialAugment on every training image, after the crop and flip
     clip_grad: float = 1.0
     seed: int = 0
     threads: int | None = 2
@@ -178,7 +180,8 @@ class Finetuner:
         self.runtime["fast_depthwise_layers"] = use_fast_depthwise_gradients(self.model)
 
         self.optimizer = sgd(self.model, c.weight_decay, c.momentum)
-        self.loader = cifar10_loader(self.splits["train"], c.batch_size, train=True, seed=c.seed)
+        self.loader = cifar10_loader(self.splits["train"], c.batch_size, train=True, seed=c.seed,
+                                     trivial_augment=c.trivial_augment)
         self.steps_per_epoch = len(self.loader)
         self.total_steps = max(1, round(c.epochs * self.steps_per_epoch))
         self.base_lr = c.lr * c.batch_size / 256
