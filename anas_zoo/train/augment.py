@@ -49,7 +49,7 @@ def _apply(name: str, images: torch.Tensor, strength: torch.Tensor, signed: torc
         return _affine(images, _matrices(name, signed, images.shape[-1]))
     x = images.float()
     if name == "brightness":
-        return _to_uint8(x * (1 + signed).view(-1, 1, 1, 1))
+        return _blend(x, torch.zeros_like(x), 1 + signed)
     if name == "color":
         return _blend(x, _gray(x).expand_as(x), 1 + signed)
     if name == "contrast":

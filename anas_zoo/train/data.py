@@ -193,6 +193,9 @@ def resize_to(x: torch.Tensor, resolution: int) -> torch.Tensor:
     )
 
 
+CROP_FLIP_COLUMNS = 3  # crop offset y, crop offset x, flip: the first columns of a loader's augmentation draws
+
+
 def crop_flip_noise(n: int, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
     """Per-sample augmentation draws, n×3 int64: crop offset y, crop offset x, flip (0/1)."""
     offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator)
@@ -307,9 +310,9 @@ class TensorLoader:
     def _prepare(self, index: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         images = self.images[index]
         if noise is not None:
-            images = random_crop_flip(images, noise[:, :3])
-            if noise.shape[1] > 3:
-                images = trivial_augment(images, noise[:, 3:])
+            images = random_crop_flip(images, noise[:, :CROP_FLIP_COLUMNS])
+            if noise.shape[1] > CROP_FLIP_COLUMNS:
+                images = trivial_augment(images, noise[:, CROP_FLIP_COLUMNS:])
         x = normalize(images, self.mean, self.std)
         if self.resolution:
             x = resize_to(x, self.resolution)
