@@ -1,7 +1,10 @@
 """How far a CIFAR-10 weight set fits its training images beyond the held-out ones: top-1 on the training part
 (un-augmented), on the held-out part and on the test split, the same images for every weight set.
 
-    python benchmarks/fit_gap.py attentivenas_cifar10_a6.cifar10_ft [NAME.TAG ...] [--images 5000] [--data ARCHIVE] [--json]
+    python benchmarks/fit_gap.py attentivenas_cifar10_a6.cifar10_ft [NAME.TAG | RECORD.json ...] [--images 5000] [--data ARCHIVE] [--json]
+
+A weight set is a registered ``NAME.TAG`` or the ``.json`` record of one written elsewhere (say a fine-tuning run's
+``--out`` folder), so that a candidate can be diagnosed before it replaces the bundled weights.
 
 A large train - held-out gap says regularisation (augmentation, weight decay) is the lever; a small one says the
 model needs capacity or more training. The training part and the held-out part are the 45,000 / 5,000 split every
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import torch
 
@@ -19,7 +23,9 @@ import anas_zoo
 from anas_zoo.cli.common import positive_int
 from anas_zoo.evaluate import evaluate
 from anas_zoo.pretrained_cfg import resolve_data_config
+from anas_zoo.store import WeightsError, load_into, read_record
 from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
+from anas_zoo.zoo import UnknownModelError
 
 
 def spread(split: tuple[torch.Tensor, torch.Tensor], count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -29,10 +35,19 @@ def spread(split: tuple[torch.Tensor, torch.Tensor], count: int) -> tuple[torch.
     return images[index], labels[index]
 
 
+def model_holding(weights: str) -> torch.nn.Module:
+    """The model holding ``weights``: a registered NAME.TAG, or the path of a weight set's ``.json`` record."""
+    if not weights.endswith(".json"):
+        return anas_zoo.load(weights, pretrained=True)
+    model = anas_zoo.load(read_record(weights)["name"], pretrained=False)
+    load_into(model, Path(weights))
+    return model.eval()
+
+
 def measure(weights: str, splits: dict) -> dict:
-    """Top-1 (%) of the weight set ``weights`` on each of ``splits`` (name -> (uint8 images, labels)), and the
-    training part's lead over the held-out part."""
-    model = anas_zoo.load(weights, pretrained=True)
+    """Top-1 (%) of the weight set ``weights`` (NAME.TAG or a record's path) on each of ``splits`` (name ->
+    (uint8 images, labels)), and the training part's lead over the held-out part."""
+    model = model_holding(weights)
     config = resolve_data_config(model)
     top1 = {name: evaluate(model, cifar10_loader(split, 250, train=False, resolution=config.resolution,
                                                  mean=config.mean, std=config.std))["top1"]
@@ -44,19 +59,23 @@ def measure(weights: str, splits: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("weights", nargs="+", help="NAME.TAG of CIFAR-10 weight sets")
+    parser.add_argument("weights", nargs="+", help="CIFAR-10 weight sets: NAME.TAG or the path of a weight set's .json record")
     parser.add_argument("--images", type=positive_int, default=5000, help="images per split (default 5000)")
     parser.add_argument("--data", help="CIFAR-10 archive or folder (default: $ANAS_ZOO_DATA)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     splits = {name: spread(split, args.images) for name, split in cifar10_split(load_cifar10(args.data)).items()}
-    rows = [measure(weights, splits) for weights in args.weights]
+    try:
+        rows = [measure(weights, splits) for weights in args.weights]
+    except (UnknownModelError, WeightsError) as e:
+        parser.error(str(e))
     if args.json:
         print(json.dumps(rows))
         return
-    print(f"{'weights':40s} {'train':>7s} {'held-out':>9s} {'test':>7s} {'gap':>6s}  (top-1 %, {args.images} images each)")
+    width = max(len("weights"), *(len(r["weights"]) for r in rows))
+    print(f"{'weights':{width}s} {'train':>7s} {'held-out':>9s} {'test':>7s} {'gap':>6s}  (top-1 %, {args.images} images each)")
     for r in rows:
-        print(f"{r['weights']:40s} {r['train_top1']:7.2f} {r['val_top1']:9.2f} {r['test_top1']:7.2f} "
+        print(f"{r['weights']:{width}s} {r['train_top1']:7.2f} {r['val_top1']:9.2f} {r['test_top1']:7.2f} "
               f"{r['train_minus_val']:6.2f}")
 
 
