@@ -15,7 +15,7 @@ from anas_zoo.hub_fetch import HubUnavailableError, fetch, load_from_hub
 from anas_zoo.pretrained_cfg import PretrainedCfg
 from anas_zoo.space import ArchConfig, get_space
 from anas_zoo.static import StaticNet
-from anas_zoo.store import WeightsError, find_local, load_into, search_dirs, verify_weights
+from anas_zoo.store import WeightsError, find_local, load_into, read_record, search_dirs, verify_weights
 
 
 class UnknownModelError(ValueError):
@@ -177,6 +177,15 @@ def load(
     if num_classes is not None and num_classes != model.num_classes:
         model.reset_classifier(num_classes)
     return model
+
+
+def load_record(json_path) -> StaticNet:
+    """The model holding the weight set whose ``.json`` record is at ``json_path``, registered or not (say a
+    fine-tuning candidate in a run's output folder), loaded strictly and hash-checked, in eval mode."""
+    record = read_record(json_path)
+    model = StaticNet(record["genome"], record.get("space", "attentivenas"), record.get("num_classes"))
+    load_into(model, json_path)
+    return model.eval()
 
 
 def model_info(name: str) -> dict:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import torch
 
@@ -23,9 +22,9 @@ import anas_zoo
 from anas_zoo.cli.common import positive_int
 from anas_zoo.evaluate import evaluate
 from anas_zoo.pretrained_cfg import resolve_data_config
-from anas_zoo.store import WeightsError, load_into, read_record
+from anas_zoo.store import WeightsError
 from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
-from anas_zoo.zoo import UnknownModelError
+from anas_zoo.zoo import UnknownModelError, load_record
 
 
 def spread(split: tuple[torch.Tensor, torch.Tensor], count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,19 +34,10 @@ def spread(split: tuple[torch.Tensor, torch.Tensor], count: int) -> tuple[torch.
     return images[index], labels[index]
 
 
-def model_holding(weights: str) -> torch.nn.Module:
-    """The model holding ``weights``: a registered NAME.TAG, or the path of a weight set's ``.json`` record."""
-    if not weights.endswith(".json"):
-        return anas_zoo.load(weights, pretrained=True)
-    model = anas_zoo.load(read_record(weights)["name"], pretrained=False)
-    load_into(model, Path(weights))
-    return model.eval()
-
-
 def measure(weights: str, splits: dict) -> dict:
     """Top-1 (%) of the weight set ``weights`` (NAME.TAG or a record's path) on each of ``splits`` (name ->
     (uint8 images, labels)), and the training part's lead over the held-out part."""
-    model = model_holding(weights)
+    model = load_record(weights) if weights.endswith(".json") else anas_zoo.load(weights, pretrained=True)
     config = resolve_data_config(model)
     top1 = {name: evaluate(model, cifar10_loader(split, 250, train=False, resolution=config.resolution,
                                                  mean=config.mean, std=config.std))["top1"]

@@ -46,11 +46,10 @@ from anas_zoo.export.validation import runtime_accuracy
 from anas_zoo.fileio import atomic_write
 from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.static import StaticNet
-from anas_zoo.store import read_record
 from anas_zoo.timing import collect_samples, interleaved_samples
 from anas_zoo.train.calibrate import calibrate_bn
 from anas_zoo.train.data import DataError, cifar10_source
-from anas_zoo.zoo import find_weights, get_entry, load_into
+from anas_zoo.zoo import find_weights, get_entry, load_record
 
 MODELS = ("attentivenas_a0", "attentivenas_cifar10_a0", "attentivenas_cifar10_a6")
 REFERENCE = ("ort", "fp32")
@@ -67,10 +66,8 @@ def _model(name: str | None, checkpoint: str | None, calib: str) -> tuple[Static
     """(model, label, has trained weights): a registered name or a weight-set record; a model without local weights
     gets its BatchNorm statistics re-estimated on real images so that activations have realistic ranges."""
     if checkpoint:
-        record = read_record(checkpoint)
-        model = StaticNet(record["genome"], record.get("space", "attentivenas"), record.get("num_classes"))
-        load_into(model, checkpoint)
-        return model.eval(), f"{record.get('name', Path(checkpoint).stem)} ({Path(checkpoint).name})", True
+        model = load_record(checkpoint)
+        return model, f"{model.pretrained_cfg.name} ({Path(checkpoint).name})", True
     entry = get_entry(name)
     trained = bool(entry.weights) and find_weights(name) is not None
     model = anas_zoo.load(name, pretrained=trained)
