@@ -155,6 +155,26 @@ CASES = [
           "--batch-size", "4"], 1,
          "{T}/damaged/state.safetensors is not a readable safetensors checkpoint"),
     ]],
+    # anas-zoo soup: every case fails before any averaging
+    *[("anas-zoo", ["soup", *args], code, message) for args, code, message in [
+        ([f"{MODEL}.cifar10"], 2, f"at least two different weight sets; {MODEL}.cifar10 holds one"),
+        ([f"{MODEL}.cifar10", "{T}/weights/w.json"], 2, "at least two different weight sets"),  # the same file
+        ([f"{MODEL}.cifar10", "nosuch.cifar10"], 1, "unknown model 'nosuch.cifar10'"),
+        ([f"{MODEL}.cifar10", f"{MODEL}.badtag"], 1, "unknown weight tag 'badtag'"),
+        ([f"{MODEL}.cifar10", MODEL], 2, f"NAME.TAG or the path of a weight set's .json record, not '{MODEL}'"),
+        ([f"{MODEL}.cifar10", "attentivenas_a1.in1k"], 2, "no local weights for 'attentivenas_a1.in1k'"),
+        ([f"{MODEL}.cifar10", "{T}/missing.json"], 1, "cannot read weight metadata {T}/missing.json"),
+        ([f"{MODEL}.cifar10", "{T}/binary.json"], 1, "cannot read weight metadata {T}/binary.json"),
+        ([f"{MODEL}.cifar10", "{T}/weights/truncated.json", "--out", "{T}/out"], 1, "is not a readable safetensors"),
+        ([f"{MODEL}.cifar10", "attentivenas_cifar10_a1.cifar10"], 2,
+         f"attentivenas_cifar10_a1.cifar10 is attentivenas_cifar10_a1 with another genome than {MODEL}.cifar10"),
+        ([f"{MODEL}.cifar10", f"{MODEL}.cifar10_ft", "--tag", "../x"], 2, "tag '../x' is not allowed"),
+        ([f"{MODEL}.cifar10", f"{MODEL}.cifar10_ft", "--out", str(BUNDLED_DIR)], 2, "would overwrite an ingredient"),
+        ([f"{MODEL}.cifar10", f"{MODEL}.cifar10_ft", "--out", "{T}/afile"], 1,
+         "output folder {T}/afile is a file, not a folder"),
+        ([f"{MODEL}.cifar10", f"{MODEL}.cifar10_ft", "--out", "{T}/out", "--data", "{T}/missing"], 1, "{T}/missing"),
+        ([f"{MODEL}.cifar10", f"{MODEL}.cifar10_ft", "--dtype", "bogus"], 2, "argument --dtype: invalid choice: 'bogus'"),
+    ]],
     # anas-export
     ("anas-export", ["onnx", "--model", MODEL, "--output", "{T}/x.onnx"], 1, "x.json' is a directory"),
     ("anas-export", ["onnx", "--model", MODEL, "--output", "{T}/afile/x.onnx"], 1, "{T}/afile"),

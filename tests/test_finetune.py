@@ -18,6 +18,7 @@ from anas_zoo.train import checkpoint
 from anas_zoo.train.checkpoint import CheckpointError
 from anas_zoo.train.finetune import FinetuneConfig, FinetuneError, Finetuner
 from anas_zoo.train.losses import label_smoothing_ce
+from anas_zoo.train.soup import soup
 
 RECIPE = {"config": {"data": "cifar10", "holdout_fraction": 0.5, "seed": 3}, "step": 42, "train_seconds": 7.5,
           "source": {"commit": "abc123", "dirty": False}, "lineage": []}
@@ -190,3 +191,51 @@ def test_a_damaged_state_resumes_from_the_one_it_replaced(family, tmp_path):
     state.parent.joinpath("state.previous.safetensors").write_bytes(bytes(data_bytes))
     with pytest.raises(CheckpointError, match="is damaged.*previous checkpoint cannot be restored either"):
         Finetuner(run).resume()
+
+
+def _two_runs(tmp_path, data, weights) -> list[str]:
+    """Record paths of two short fine-tuning runs of ft_tiny_a0 from the same weights with different recipes."""
+    paths = []
+    for label, lr in (("a", 0.4), ("b", 0.1)):
+        Finetuner(config(tmp_path / label, data, tmp_path / f"out_{label}", lr=lr, epochs=1)).fit()
+        paths.append(str(tmp_path / f"out_{label}" / "ft_tiny_a0.cifar10_ft.json"))
+    return paths
+
+
+def test_a_soup_averages_its_ingredients_recalibrates_and_records_them(family, tmp_path):
+    data, weights = family
+    ingredients = _two_runs(tmp_path, data, weights)
+    record = soup(ingredients, tmp_path / "soup", tag="soup", data_path=str(data), progress=False)
+    stored = load_file(tmp_path / "soup" / "ft_tiny_a0.soup.safetensors")
+    parts = [load_file(path.replace(".json", ".safetensors")) for path in ingredients]
+    recalibrated = ("running_mean", "running_var", "num_batches_tracked")
+    averaged = [k for k in stored if not k.endswith(recalibrated)]
+    assert averaged and all(torch.equal(stored[k], ((parts[0][k].float() + parts[1][k].float()) / 2).half())
+                            for k in averaged)
+    assert any(not torch.equal(stored[k], parts[0][k]) for k in stored if k.endswith("running_mean"))
+    assert (record["kind"], record["tag"], record["genome"]) == ("finetuned", "soup", TINY.min_arch().to_dict())
+    run = record["finetune"]
+    sources = [json.loads(open(path).read()) for path in ingredients]
+    assert [i["weights"] for i in run["ingredients"]] == ingredients
+    assert [(i["sha256"], i["finetune"]) for i in run["ingredients"]] == [(r["sha256"], r["finetune"]) for r in sources]
+    assert record["training"] == sources[0]["training"] and record["calibration"]["images"] == 30  # the held-out half of 60
+    model = zoo.load_record(tmp_path / "soup" / "ft_tiny_a0.soup.json")
+    batches, _ = eval_batches(DataConfig.from_dict(record["preprocessing"]), data, "test", batch_size=7)
+    assert round(evaluate(model, batches)["top1"], 2) == record["metrics"][0]["top1"]
+
+
+def test_soups_that_cannot_be_made_say_why(family, tmp_path, capsys):
+    data, weights = family
+    one = _two_runs(tmp_path, data, weights)[0]
+    with pytest.raises(FinetuneError, match="at least two different weight sets; .* hold one"):
+        soup([one, one], tmp_path / "soup", data_path=str(data))
+    with pytest.raises(FinetuneError, match="ft_tiny_a1.cifar10 is ft_tiny_a1 with another genome"):
+        soup([one, "ft_tiny_a1.cifar10"], tmp_path / "soup", data_path=str(data))
+    with pytest.raises(FinetuneError, match="would overwrite an ingredient"):
+        soup(["ft_tiny_a0.cifar10", one], weights, tag="cifar10", data_path=str(data))
+    assert main(["soup", "ft_tiny_a0", one, "--out", str(tmp_path / "soup")]) == 2
+    assert "NAME.TAG or the path" in capsys.readouterr().err
+    assert main(["soup", "ft_tiny_a0.cifar10", one, "--out", str(tmp_path / "soup"), "--data", str(data), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert [i["weights"] for i in record["finetune"]["ingredients"]] == ["ft_tiny_a0.cifar10", one]
+    assert not list((tmp_path / "soup").glob("*.tmp*")) and (tmp_path / "soup" / "ft_tiny_a0.cifar10_ft.json").is_file()

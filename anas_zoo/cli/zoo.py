@@ -31,6 +31,7 @@ from anas_zoo.store import STORAGE_DTYPES, check_name_part
 from anas_zoo.train.checkpoint import slim_checkpoint
 from anas_zoo.train.data import cifar10_source
 from anas_zoo.train.finetune import FinetuneConfig, FinetuneError, Finetuner
+from anas_zoo.train.soup import soup
 from anas_zoo.zoo import list_models, load, model_info
 
 
@@ -246,6 +247,21 @@ def _finetune(args: argparse.Namespace) -> int | None:
           f"{record['finetune']['from']}, teacher {record['finetune']['teacher']}) -> {args.out}")
 
 
+def _soup(args: argparse.Namespace) -> int | None:
+    """Average fine-tuned weight sets of one member into one (a model soup); writes NAME.TAG to --out."""
+    try:
+        record = soup(args.ingredients, args.out, args.tag, args.data, args.dtype, progress=not args.json)
+    except FinetuneError as e:
+        return fail(str(e), EXIT_USAGE)
+    if args.json:
+        print_json(record)
+        return
+    m = record["metrics"][0]
+    best = max(i["top1"] for i in record["finetune"]["ingredients"])
+    print(f"{record['name']}.{record['tag']}: test top-1 {m['top1']:.2f} % (soup of {len(args.ingredients)} weight "
+          f"sets, the best of them {best:.2f} %) -> {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anas-zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -348,6 +364,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=positive_int, help="stop (checkpointed) after this many steps in all")
     p.add_argument("--json", action="store_true", help="print the record as one JSON document (no progress bar)")
     p.set_defaults(func=_finetune)
+
+    p = sub.add_parser("soup", help="average fine-tuned weight sets of one member into one (a model soup)")
+    p.add_argument("ingredients", nargs="+", metavar="WEIGHTS",
+                   help="two or more weight sets of one architecture: NAME.TAG or the path of a weight set's .json "
+                        "record (say a fine-tuning run's --out folder)")
+    p.add_argument("--out", default="checkpoints", help="folder of the resulting NAME.TAG weight set (default "
+                                                         "checkpoints/, the bundled folder)")
+    p.add_argument("--tag", default="cifar10_ft", help="weight tag of the result (default cifar10_ft)")
+    p.add_argument("--data", help="CIFAR-10 archive or folder (default: $ANAS_ZOO_DATA)")
+    p.add_argument("--dtype", choices=tuple(STORAGE_DTYPES), default="float16",
+                   help="storage precision of the result (default float16; measured as stored)")
+    p.add_argument("--json", action="store_true", help="print the record as one JSON document (no progress bar)")
+    p.set_defaults(func=_soup)
 
     p = sub.add_parser("eval", help="top-1/top-5 of a pretrained model on ImageNet-style or CIFAR-10 data")
     p.add_argument("name", help="registered model name, optionally with a weight tag (name.tag)")

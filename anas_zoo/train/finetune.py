@@ -139,6 +139,17 @@ def _weights_record(name: str) -> tuple[dict, str]:
     return record, record["sha256"]
 
 
+def held_out_splits(record: dict, data_path=None, splits: dict | None = None) -> tuple[dict, dict]:
+    """(CIFAR-10 'train' / held-out 'val' / 'test' splits, the held-out split's fraction and seed): the split the
+    supernet behind ``record`` trained on, so fine-tuning and calibration never touch what it held out.
+    ``splits`` given: those, already split that way."""
+    recipe = record.get("training", {}).get("recipe", {})
+    holdout = {"fraction": recipe.get("holdout_fraction", 0.1), "seed": recipe.get("seed", 0)}
+    if splits is None:
+        splits = cifar10_split(load_cifar10(data_path), holdout["fraction"], seed=holdout["seed"])
+    return splits, holdout
+
+
 class Finetuner:
     """Fine-tunes ``config.model`` standalone; :meth:`fit` runs (or resumes) it and writes the weight set."""
 
@@ -161,10 +172,7 @@ class Finetuner:
                                 "choose another tag or output folder")
         check_output_dir(c.out, "output folder")  # before any work, not after the last epoch
         check_output_dir(c.state_path.parent, "state folder")
-        recipe = self.start.get("training", {}).get("recipe", {})
-        self.holdout = {"fraction": recipe.get("holdout_fraction", 0.1), "seed": recipe.get("seed", 0)}
-        self.splits = splits if splits is not None else cifar10_split(
-            load_cifar10(c.data_path), self.holdout["fraction"], seed=self.holdout["seed"])
+        self.splits, self.holdout = held_out_splits(self.start, c.data_path, splits)
 
         torch.manual_seed(c.seed)
         self.model: StaticNet = load(c.model, pretrained=True).train()
