@@ -48,3 +48,22 @@ again stage3 attentivenas_cifar10_a3 2 --lr 0.02 --teacher $teacher
 again stage4 attentivenas_cifar10_a2 2 --lr 0.01 --teacher $teacher
 # last, the teacher itself: 6 epochs on the labels with CutMix on half the steps (labels alone gained nothing)
 again stage3 attentivenas_cifar10_a6 6 --lr 0.05 --kd-weight 0 --cutmix 0.5
+# a6 ships as a soup: the uniform average of those weights and of five more runs of it (README.md beside this script),
+# four from those weights with other regularisers, one from the supernet's own a6
+a6=attentivenas_cifar10_a6
+ingredient() {  # DIR FROM EPOCHS [finetune options]: one more a6 run, written to runs/DIR for the soup
+  local dir=$1 from=$2 epochs=$3; shift 3
+  [ -f "runs/$dir/$a6.cifar10_ft.json" ] && return 0
+  anas-zoo finetune "$from" --epochs "$epochs" --out "runs/$dir" --state-dir "runs/finetune/$a6.$dir" "$@" \
+    >> "runs/finetune/$a6.log" 2>&1
+}
+if ! grep -q '"ingredients"' "checkpoints/$a6.cifar10_ft.json"; then
+  ingredient stage5 $a6.cifar10_ft 10 --lr 0.05 --kd-weight 0 --cutmix 0.5
+  ingredient born-again $a6.cifar10_ft 8 --lr 0.05 --cutmix 0.5              # taught by a frozen copy of its start
+  ingredient a6-wd $a6.cifar10_ft 8 --lr 0.05 --weight-decay 2e-3 --kd-weight 0 --cutmix 1.0
+  ingredient a6-ta $a6.cifar10_ft 8 --lr 0.05 --kd-weight 0 --cutmix 0.5 --trivial-augment
+  ingredient a6-long16 $a6.cifar10 16 --lr 0.1 --kd-weight 0 --cutmix 0.5 --trivial-augment
+  anas-zoo soup $a6.cifar10_ft runs/{stage5,born-again,a6-wd,a6-ta,a6-long16}/$a6.cifar10_ft.json --out runs/soup \
+    >> "runs/finetune/$a6.log" 2>&1
+  mv "runs/soup/$a6.cifar10_ft.json" "runs/soup/$a6.cifar10_ft.safetensors" checkpoints/
+fi
