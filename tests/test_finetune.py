@@ -193,18 +193,21 @@ def test_a_damaged_state_resumes_from_the_one_it_replaced(family, tmp_path):
         Finetuner(run).resume()
 
 
-def _two_runs(tmp_path, data, weights) -> list[str]:
+@pytest.fixture(scope="module")
+def two_runs(family, tmp_path_factory) -> list[str]:
     """Record paths of two short fine-tuning runs of ft_tiny_a0 from the same weights with different recipes."""
+    data, _ = family
+    root = tmp_path_factory.mktemp("soup_ingredients")
     paths = []
     for label, lr in (("a", 0.4), ("b", 0.1)):
-        Finetuner(config(tmp_path / label, data, tmp_path / f"out_{label}", lr=lr, epochs=1)).fit()
-        paths.append(str(tmp_path / f"out_{label}" / "ft_tiny_a0.cifar10_ft.json"))
+        Finetuner(config(root / label, data, root / f"out_{label}", lr=lr, epochs=1)).fit()
+        paths.append(str(root / f"out_{label}" / "ft_tiny_a0.cifar10_ft.json"))
     return paths
 
 
-def test_a_soup_averages_its_ingredients_recalibrates_and_records_them(family, tmp_path):
+def test_a_soup_averages_its_ingredients_recalibrates_and_records_them(family, two_runs, tmp_path):
     data, weights = family
-    ingredients = _two_runs(tmp_path, data, weights)
+    ingredients = two_runs
     record = soup(ingredients, tmp_path / "soup", tag="soup", data_path=str(data), progress=False)
     stored = load_file(tmp_path / "soup" / "ft_tiny_a0.soup.safetensors")
     parts = [load_file(path.replace(".json", ".safetensors")) for path in ingredients]
@@ -224,9 +227,9 @@ def test_a_soup_averages_its_ingredients_recalibrates_and_records_them(family, t
     assert round(evaluate(model, batches)["top1"], 2) == record["metrics"][0]["top1"]
 
 
-def test_soups_that_cannot_be_made_say_why(family, tmp_path, capsys):
+def test_soups_that_cannot_be_made_say_why(family, two_runs, tmp_path, capsys):
     data, weights = family
-    one = _two_runs(tmp_path, data, weights)[0]
+    one = two_runs[0]
     with pytest.raises(FinetuneError, match="at least two different weight sets; .* hold one"):
         soup([one, one], tmp_path / "soup", data_path=str(data))
     with pytest.raises(FinetuneError, match="ft_tiny_a1.cifar10 is ft_tiny_a1 with another genome"):
