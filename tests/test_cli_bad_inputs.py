@@ -163,6 +163,8 @@ CASES = [
         ([f"{MODEL}.cifar10", f"{MODEL}.badtag"], 1, "unknown weight tag 'badtag'"),
         ([f"{MODEL}.cifar10", MODEL], 2, f"NAME.TAG or the path of a weight set's .json record, not '{MODEL}'"),
         ([f"{MODEL}.cifar10", "attentivenas_a1.in1k"], 2, "no local weights for 'attentivenas_a1.in1k'"),
+        ([f"{MODEL}.cifar10", "attentivenas_a0.in1k"], 2,
+         "attentivenas_a0.in1k has 1000 classes; a soup is calibrated and measured on CIFAR-10's 10"),
         ([f"{MODEL}.cifar10", "{T}/missing.json"], 1, "cannot read weight metadata {T}/missing.json"),
         ([f"{MODEL}.cifar10", "{T}/binary.json"], 1, "cannot read weight metadata {T}/binary.json"),
         ([f"{MODEL}.cifar10", "{T}/weights/truncated.json", "--out", "{T}/out"], 1, "is not a readable safetensors"),

@@ -18,8 +18,9 @@ from anas_zoo.extract import FINETUNED_KIND, calibrate_and_measure
 from anas_zoo.fileio import check_output_dir
 from anas_zoo.provenance import source_commit
 from anas_zoo.store import STORAGE_DTYPES, check_name_part, read_record, save_weights
+from anas_zoo.train.data import CIFAR10_CLASSES
 from anas_zoo.train.finetune import FinetuneError, held_out_splits
-from anas_zoo.zoo import find_weights, load_record, split_name
+from anas_zoo.zoo import find_weights, get_entry, load_record, split_name
 
 METHOD = "uniform average of the weights, BN recalibrated on the held-out split"
 
@@ -54,6 +55,10 @@ def soup(ingredients: list[str], out: str | Path = "checkpoints", tag: str = "ci
                             f"hold{'s' if len(ingredients) == 1 else ''} one")
     first = records[0]
     for weights, record in zip(ingredients, records):
+        classes = record.get("num_classes") if weights.endswith(".json") else get_entry(weights).num_classes
+        if classes != len(CIFAR10_CLASSES):
+            raise FinetuneError(f"{weights} has {classes} classes; a soup is calibrated and measured on CIFAR-10's "
+                                f"{len(CIFAR10_CLASSES)}")
         if (record["name"], record["genome"]) != (first["name"], first["genome"]):
             raise FinetuneError(f"{weights} is {record['name']} with another genome than {ingredients[0]} "
                                 f"({first['name']}); a soup averages weight sets of one architecture")
