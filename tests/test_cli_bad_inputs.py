@@ -133,6 +133,7 @@ CASES = [
         ([f"{MODEL}.cifar10", "--epochs", "1", "--max-steps", "-2"], 2, "must be an integer >= 1, got '-2'"),
         ([f"{MODEL}.cifar10", "--epochs", "1", "--threads", "x"], 2, "argument --threads: must be an integer >= 1, got 'x'"),
         ([f"{MODEL}.cifar10", "--epochs", "1", "--dtype", "bogus"], 2, "argument --dtype: invalid choice: 'bogus'"),
+        ([f"{MODEL}.cifar10", "--epochs", "1", "--device", "tpu"], 2, "argument --device: unknown torch device 'tpu'"),
         ([f"{MODEL}.cifar10", "--epochs", "1", "--teacher", "attentivenas_cifar10_a6.cifar10", "--kd-weight", "0"], 2,
          "teacher 'attentivenas_cifar10_a6.cifar10' with kd_weight 0 would never be used"),
         ([f"{MODEL}.cifar10", "--epochs", "1", "--teacher", "nosuch.cifar10"], 1, "unknown model 'nosuch.cifar10'"),

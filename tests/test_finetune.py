@@ -93,6 +93,18 @@ def test_an_interrupted_run_resumes_to_the_same_weights(family, tmp_path, cutmix
     assert whole["finetune"]["recipe"]["cutmix"] == cutmix and whole["finetune"]["recipe"]["trivial_augment"] == trivial
 
 
+def test_a_run_stopped_on_one_device_resumes_on_another_to_the_same_weights(family, tmp_path):
+    """The device is where a run trains, not what it trains: it is left out of the recipe a resume must match."""
+    data, weights = family
+    whole = Finetuner(config(tmp_path / "a", data, tmp_path / "out_a")).fit()
+    assert Finetuner(config(tmp_path / "b", data, tmp_path / "out_b")).fit(max_steps=3) is None
+    resumed = Finetuner(config(tmp_path / "b", data, tmp_path / "out_b", device="cpu:0")).fit()
+    a = load_file(tmp_path / "out_a" / "ft_tiny_a0.cifar10_ft.safetensors")
+    b = load_file(tmp_path / "out_b" / "ft_tiny_a0.cifar10_ft.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a) and resumed["metrics"] == whole["metrics"]
+    assert "device" not in FinetuneConfig(model="x.y").recipe() and resumed["finetune"]["recipe"]["device"] == "cpu:0"
+
+
 def test_cutmix_mixes_the_label_loss_of_the_steps_it_draws(family, tmp_path):
     data, weights = family
     plain = Finetuner(config(tmp_path / "plain", data, tmp_path / "out", kd_weight=0.0, teacher=None))
@@ -140,6 +152,10 @@ def test_runs_that_cannot_start_or_resume_say_why(family, tmp_path):
         config(tmp_path, data, weights, epochs=0)
     with pytest.raises(FinetuneError, match="cutmix is the share of steps that mix, between 0 and 1, got 1.5"):
         config(tmp_path, data, weights, cutmix=1.5)
+    with pytest.raises(FinetuneError, match="device 'meta' is not supported; use cpu or cuda"):
+        config(tmp_path, data, weights, device="meta")
+    with pytest.raises(FinetuneError, match="unknown torch device 'warp-drive'"):
+        config(tmp_path, data, weights, device="warp-drive")
     Finetuner(config(tmp_path, data, weights)).fit(max_steps=1)
     with pytest.raises(FinetuneError, match="another fine-tuning run .*lr: 0.4 there, 0.1 now"):
         Finetuner(config(tmp_path, data, weights, lr=0.1)).fit()

@@ -231,7 +231,8 @@ def _finetune(args: argparse.Namespace) -> int | None:
             model=args.model, teacher=args.teacher, epochs=args.epochs, tag=args.tag, out=args.out,
             state_dir=args.state_dir, data_path=args.data, batch_size=args.batch_size, lr=args.lr,
             weight_decay=args.weight_decay, kd_weight=args.kd_weight, cutmix=args.cutmix,
-            trivial_augment=args.trivial_augment, threads=args.threads, dtype=args.dtype, progress=not args.json,
+            trivial_augment=args.trivial_augment, threads=args.threads, device=str(args.device), dtype=args.dtype,
+            progress=not args.json,
         )
         record = Finetuner(config).fit(args.max_steps)
     except FinetuneError as e:
@@ -359,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TrivialAugment (one random operation at a random strength) on every training image, after "
                         "the crop and flip: a stronger regulariser than CutMix alone")
     p.add_argument("--threads", type=positive_int, default=2, help="intra-op threads (default 2)")
+    p.add_argument("--device", type=device_argument, default="cpu",
+                   help="torch device of the student and teacher, e.g. cuda (default cpu); a run stopped on one device "
+                        "resumes on another, and the result is calibrated and measured on the CPU")
     p.add_argument("--dtype", choices=tuple(STORAGE_DTYPES), default="float16",
                    help="storage precision of the result (default float16; measured as stored)")
     p.add_argument("--max-steps", type=positive_int, help="stop (checkpointed) after this many steps in all")

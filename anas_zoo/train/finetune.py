@@ -8,7 +8,8 @@ of the starting weights; with ``kd_weight`` 0, the labels alone, as for the larg
 the regulariser for a member that already fits its training images; ``trivial_augment`` adds TrivialAugment to
 every training image (:mod:`anas_zoo.train.augment`).
 The run checkpoints (weights, optimizer, schedule position, data order, RNG) to ``state_dir`` and resumes
-from there exactly, as ``anas-train`` does. At the end BN is recalibrated on the held-out split, the weights
+from there exactly, as ``anas-train`` does, on the CPU or on ``device`` (a GPU: not part of the recipe, so a
+state resumes on any device). At the end BN is recalibrated on the held-out split, the weights
 are rounded to their storage dtype and measured on the test split (:func:`anas_zoo.extract.calibrate_and_measure`),
 and the weight set is written as ``NAME.<tag>`` with ``kind: finetuned``: its record keeps the supernet run it was
 extracted from (``training``, with that run's own ``lineage``) and adds this run (``finetune``; a run that continues
@@ -94,6 +95,7 @@ class FinetuneConfig:
     clip_grad: float = 1.0
     seed: int = 0
     threads: int | None = 2
+    device: str = "cpu"  # where the student and teacher train ("cuda", "cuda:1"); a state resumes on any device
     checkpoint_every: int = 100
     eval_every: float = 1.0  # epochs between held-out checks (0: none before the final measurement)
     eval_images: int = 2000
@@ -113,6 +115,7 @@ class FinetuneConfig:
             raise FinetuneError(str(e)) from None
         if self.teacher and self.kd_weight == 0:
             raise FinetuneError(f"teacher {self.teacher!r} with kd_weight 0 would never be used; drop one of them")
+        _check_device(self.device)
 
     @property
     def name(self) -> str:
@@ -127,7 +130,19 @@ class FinetuneConfig:
         """The fields that define the run: a resume must match them (paths and progress bars may differ); a state
         written before a field existed holds its default."""
         return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name not in ("out", "state_dir", "data_path", "progress", "threads")}
+                if f.name not in ("out", "state_dir", "data_path", "progress", "threads", "device")}
+
+
+def _check_device(device: str) -> None:
+    """A torch device this machine has: ``cpu`` or ``cuda[:N]``."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise FinetuneError(f"unknown torch device {device!r}: {e}") from None
+    if parsed.type not in ("cpu", "cuda"):
+        raise FinetuneError(f"device {device!r} is not supported; use cpu or cuda[:N]")
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise FinetuneError(f"device {device!r} requested but CUDA is not available here")
 
 
 def _weights_record(name: str) -> tuple[dict, str]:
@@ -157,7 +172,9 @@ class Finetuner:
         self.config = c = config
         if c.threads:
             torch.set_num_threads(c.threads)
-        self.runtime = tune_cpu_training()
+        self.device = torch.device(c.device)
+        on_cpu = self.device.type == "cpu"
+        self.runtime = tune_cpu_training() if on_cpu else {"device": str(self.device)}
         start_entry = get_entry(c.model)
         if split_name(c.model)[1] is None:
             raise FinetuneError(f"give the starting weights as NAME.TAG, e.g. {c.model}.cifar10")
@@ -183,9 +200,10 @@ class Finetuner:
         elif c.kd_weight:
             self.teacher = copy.deepcopy(self.model)
         if self.teacher is not None:
-            self.teacher = self.teacher.eval().requires_grad_(False).to(memory_format=torch.channels_last)
-        self.model = self.model.to(memory_format=torch.channels_last)
-        self.runtime["fast_depthwise_layers"] = use_fast_depthwise_gradients(self.model)
+            self.teacher = self.teacher.eval().requires_grad_(False).to(self.device, memory_format=torch.channels_last)
+        self.model = self.model.to(self.device, memory_format=torch.channels_last)
+        if on_cpu:  # oneDNN's fast depthwise weight gradient; a GPU has its own kernels
+            self.runtime["fast_depthwise_layers"] = use_fast_depthwise_gradients(self.model)
 
         self.optimizer = sgd(self.model, c.weight_decay, c.momentum)
         self.loader = cifar10_loader(self.splits["train"], c.batch_size, train=True, seed=c.seed,
@@ -210,12 +228,13 @@ class Finetuner:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
         x, mix = self._cutmix(x)
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         logits = self.model(self._input(x, self.resolution))
         label = label_smoothing_ce(logits, y, c.label_smoothing)
         if mix is not None:
             order, keep = mix
-            label = keep * label + (1 - keep) * label_smoothing_ce(logits, y[order], c.label_smoothing)
-        kd = torch.zeros(())
+            label = keep * label + (1 - keep) * label_smoothing_ce(logits, y[order.to(self.device)], c.label_smoothing)
+        kd = torch.zeros((), device=self.device)
         if self.teacher is not None:
             with torch.no_grad():
                 target = self.teacher(self._input(x, self.teacher.arch.resolution))
@@ -265,7 +284,7 @@ class Finetuner:
             raise FinetuneError(f"{path} belongs to another fine-tuning run ({what}); give another state_dir or "
                                 "delete it to start over")
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
-        restore_state(tensors, meta, self.optimizer, torch.device("cpu"))
+        restore_state(tensors, meta, self.optimizer, self.device)
         self.step, self.train_seconds = int(meta["step"]), float(meta["train_seconds"])
         self.loader.load_state_dict(meta["loader"])
         return True
@@ -281,7 +300,7 @@ class Finetuner:
         images, labels = self.splits["val"]
         n = self.config.eval_images
         loader = cifar10_loader((images[:n], labels[:n]), 250, train=False, shuffle=False)
-        top1 = evaluate(self.model, ((self._input(x, self.resolution), y) for x, y in loader))["top1"]
+        top1 = evaluate(self.model, ((self._input(x, self.resolution), y) for x, y in loader), self.device)["top1"]
         self.model.train()
         return top1
 
@@ -338,7 +357,7 @@ class Finetuner:
 
     def _write_weights(self) -> dict:
         c = self.config
-        metric, calibration = calibrate_and_measure(self.model.to(memory_format=torch.contiguous_format),
+        metric, calibration = calibrate_and_measure(self.model.to("cpu", memory_format=torch.contiguous_format),
                                                     self.resolution, self.splits, dtype=c.dtype, progress=c.progress)
         calibration.update(self.holdout)
         start = self.start
