@@ -11,6 +11,7 @@ import torch
 
 from anas_zoo.space import InvalidArchError
 from anas_zoo.store import WeightsError
+from anas_zoo.train.runtime import parse_device
 from anas_zoo.zoo import UnknownModelError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -38,14 +39,9 @@ def describe(error: BaseException) -> str:
 def device_argument(text: str) -> torch.device:
     """argparse type of ``--device``: a torch device this machine has (``cpu``, ``cuda``, ``cuda:1``)."""
     try:
-        device = torch.device(text)
-    except RuntimeError as e:
-        raise argparse.ArgumentTypeError(f"unknown torch device {text!r}: {e}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise argparse.ArgumentTypeError(f"device {text!r} requested but CUDA is not available here")
-    if device.type not in ("cpu", "cuda"):
-        raise argparse.ArgumentTypeError(f"device {text!r} is not supported; use cpu or cuda[:N]")
-    return device
+        return parse_device(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def at_least(minimum: float, kind: type = int) -> Callable[[str], float]:

@@ -47,7 +47,7 @@ from anas_zoo.train.checkpoint import (
 from anas_zoo.train.data import CIFAR10_CLASSES, cifar10_loader, cifar10_split, cutmix, load_cifar10, resize_to
 from anas_zoo.train.losses import label_smoothing_ce, soft_target_ce
 from anas_zoo.train.optim import sgd, warmup_cosine
-from anas_zoo.train.runtime import tune_cpu_training, use_fast_depthwise_gradients
+from anas_zoo.train.runtime import parse_device, tune_cpu_training, use_fast_depthwise_gradients
 from anas_zoo.zoo import find_weights, get_entry, load, split_name
 
 
@@ -115,7 +115,10 @@ class FinetuneConfig:
             raise FinetuneError(str(e)) from None
         if self.teacher and self.kd_weight == 0:
             raise FinetuneError(f"teacher {self.teacher!r} with kd_weight 0 would never be used; drop one of them")
-        _check_device(self.device)
+        try:
+            parse_device(self.device)
+        except ValueError as e:
+            raise FinetuneError(str(e)) from None
 
     @property
     def name(self) -> str:
@@ -131,18 +134,6 @@ class FinetuneConfig:
         written before a field existed holds its default."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name not in ("out", "state_dir", "data_path", "progress", "threads", "device")}
-
-
-def _check_device(device: str) -> None:
-    """A torch device this machine has: ``cpu`` or ``cuda[:N]``."""
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise FinetuneError(f"unknown torch device {device!r}: {e}") from None
-    if parsed.type not in ("cpu", "cuda"):
-        raise FinetuneError(f"device {device!r} is not supported; use cpu or cuda[:N]")
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise FinetuneError(f"device {device!r} requested but CUDA is not available here")
 
 
 def _weights_record(name: str) -> tuple[dict, str]:

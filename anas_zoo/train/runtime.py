@@ -11,7 +11,7 @@ convolution shapes, at three batch sizes (training, ranking sub-batch, calibrati
 cache of 1024 compiled primitives thrashes; a larger one keeps them.
 
 A static network being fine-tuned gets the supernet's fast depthwise weight gradient
-(:func:`use_fast_depthwise_gradients`).
+(:func:`use_fast_depthwise_gradients`). :func:`parse_device` checks the device a command is asked to run on.
 """
 
 from __future__ import annotations
@@ -29,6 +29,19 @@ from anas_zoo.ops import depthwise_conv
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4  # mallopt parameters, glibc's <malloc.h>
 INT_MAX = 2**31 - 1  # mallopt takes a C int: larger values would wrap around
 ONEDNN_CACHE_CAPACITY = 16384
+
+
+def parse_device(text: str) -> torch.device:
+    """A torch device this machine has (``cpu``, ``cuda``, ``cuda:1``); ValueError naming ``text`` otherwise."""
+    try:
+        device = torch.device(text)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown torch device {text!r}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {text!r} requested but CUDA is not available here")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {text!r} is not supported; use cpu or cuda[:N]")
+    return device
 
 
 def keep_heap_mapped() -> bool:
