@@ -188,6 +188,12 @@ def load_record(json_path) -> StaticNet:
     return model.eval()
 
 
+def load_weight_set(weights: str) -> StaticNet:
+    """The pretrained model of a weight set given as a registered ``NAME.TAG`` or as the path of its ``.json``
+    record (:func:`load_record`), in eval mode: what benchmarks take to compare a candidate with shipped weights."""
+    return load_record(weights) if weights.endswith(".json") else load(weights, pretrained=True)
+
+
 def model_info(name: str) -> dict:
     """Everything known about a model, including which of its weight sets are available locally."""
     entry = get_entry(name)

@@ -15,16 +15,15 @@ import json
 
 import torch
 
-import anas_zoo
 from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.train.data import cifar10_loader, load_cifar10
-from anas_zoo.zoo import load_record
+from anas_zoo.zoo import load_weight_set
 
 
 @torch.inference_mode()
 def probabilities(weights: str, test: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Softmax outputs of the weight set ``weights`` on the test images, in their order."""
-    model = load_record(weights) if weights.endswith(".json") else anas_zoo.load(weights, pretrained=True)
+    model = load_weight_set(weights)
     config = resolve_data_config(model)
     loader = cifar10_loader(test, 500, train=False, shuffle=False, resolution=config.resolution, mean=config.mean,
                             std=config.std)

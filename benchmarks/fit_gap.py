@@ -18,13 +18,12 @@ import json
 
 import torch
 
-import anas_zoo
 from anas_zoo.cli.common import positive_int
 from anas_zoo.evaluate import evaluate
 from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.store import WeightsError
 from anas_zoo.train.data import cifar10_loader, cifar10_split, load_cifar10
-from anas_zoo.zoo import UnknownModelError, load_record
+from anas_zoo.zoo import UnknownModelError, load_weight_set
 
 
 def spread(split: tuple[torch.Tensor, torch.Tensor], count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,7 +36,7 @@ def spread(split: tuple[torch.Tensor, torch.Tensor], count: int) -> tuple[torch.
 def measure(weights: str, splits: dict) -> dict:
     """Top-1 (%) of the weight set ``weights`` (NAME.TAG or a record's path) on each of ``splits`` (name ->
     (uint8 images, labels)), and the training part's lead over the held-out part."""
-    model = load_record(weights) if weights.endswith(".json") else anas_zoo.load(weights, pretrained=True)
+    model = load_weight_set(weights)
     config = resolve_data_config(model)
     top1 = {name: evaluate(model, cifar10_loader(split, 250, train=False, resolution=config.resolution,
                                                  mean=config.mean, std=config.std))["top1"]
