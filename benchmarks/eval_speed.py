@@ -3,7 +3,8 @@
 The tests re-measure every bundled weight set on the 10,000 test images; this times the ways that check could
 run it, on the same images and batches: as loaded in channels_last ("channels_last"), BN folded by
 ``anas_zoo.export.optimize_for_inference`` ("folded") and an ONNX Runtime session of its fp32 export ("ort",
-what tests/test_bundled.py uses). Each prints its top-1 too, so a faster way that changed the answer shows.
+what tests/test_bundled.py uses) and an OpenVINO CPU (float32) compile of that export ("openvino", when
+installed). Each prints its top-1 too, so a faster way that changed the answer shows.
 
     python benchmarks/eval_speed.py [--model attentivenas_cifar10_a6.cifar10_ft] [--samples 2000] [--threads 1]
                                     [--batch 50] [--json]
@@ -12,6 +13,7 @@ what tests/test_bundled.py uses). Each prints its top-1 too, so a faster way tha
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import tempfile
@@ -23,6 +25,7 @@ import torch
 import anas_zoo
 from anas_zoo.evaluate import accuracy, eval_batches
 from anas_zoo.export import optimize_for_inference, to_onnx
+from anas_zoo.export.openvino import runner as openvino_runner
 from anas_zoo.export.session import INPUT_NAME, ort_session
 from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.train.data import cifar10_source
@@ -52,10 +55,13 @@ def main() -> None:
             "folded": folded,
             "ort": lambda x: torch.from_numpy(session.run(None, {INPUT_NAME: x.contiguous().numpy()})[0]),
         }
+        if importlib.util.find_spec("openvino"):
+            run_openvino = openvino_runner(onnx_path, threads=args.threads)
+            ways["openvino"] = lambda x: torch.from_numpy(run_openvino(x.contiguous().numpy()))
         rows = []
         for way, predict in ways.items():
             batches, _ = eval_batches(config, data, "test", batch_size=args.batch, limit=args.samples)
-            if way != "ort":
+            if way not in ("ort", "openvino"):
                 batches = ((x.contiguous(memory_format=torch.channels_last), y) for x, y in batches)
             start = time.perf_counter()
             result = accuracy(predict, batches)
