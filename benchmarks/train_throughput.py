@@ -11,7 +11,7 @@ the input pipeline is not part of the step.
 
 is the A/B: this checkout against git revision REV (checked out in a temporary worktree), each measured in
 its own process, in alternating rounds on the same idle cores; prints every round (stderr), both means and the
-ratio.
+ratio; with --json, also the machine (CPU model and ISA flags: a speed-up found on one CPU need not hold on another).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from anas_zoo.bench.environment import capture_environment
 from anas_zoo.cli.common import non_negative_int, positive_int
 from anas_zoo.provenance import source_commit
 from anas_zoo.space import get_space
@@ -93,7 +94,8 @@ def against(args) -> dict:
     means = {side: {key: round(sum(r[key] for r in rounds if r["side"] == side) / args.rounds, 2)
                     for key in ("images_per_second", "images_per_second_subbatch")} for side in ("against", "this")}
     return {"against": args.against, "this": source_commit(), "rounds": rounds, "means": means,
-            "ratio": {key: round(means["this"][key] / means["against"][key], 3) for key in means["this"]}}
+            "ratio": {key: round(means["this"][key] / means["against"][key], 3) for key in means["this"]},
+            "environment": capture_environment(args.threads)}
 
 
 def main() -> None:
