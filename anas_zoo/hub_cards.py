@@ -20,6 +20,10 @@ from anas_zoo.zoo import split_name
 #: The project's own licence (pyproject.toml), as a Hub licence id; imported weights keep theirs.
 PROJECT_LICENSE = "apache-2.0"
 UNTRAINED_TAG = "untrained"
+#: OpenVINO's CPU plugin runs in bfloat16 by default on CPUs that have it; the IR was checked in float32.
+OPENVINO_PRECISION_NOTE = (
+    " The OpenVINO IR was checked in float32: compile it with `{\"INFERENCE_PRECISION_HINT\": \"f32\"}` to get "
+    "those numbers, since the CPU plugin otherwise runs in bfloat16 on CPUs with AVX512-BF16 or AMX.")
 
 _DATASET_NAMES = {"imagenet-1k": "ImageNet-1k", "cifar10": "CIFAR-10", "cifar-10": "CIFAR-10"}
 
@@ -108,7 +112,8 @@ def model_card(record: dict, repo_id: str, latency: list[dict], files: list[str]
               "" if e["max_abs_diff"] is None else f"{e['max_abs_diff']:.1e}", e["passed"],
               f"`{e['sha256']}`"] for e in exports])
             + "\n\nEach export has a JSON sidecar beside it with its export and validation report; each was "
-              "checked against PyTorch in its own runtime (ONNX Runtime, OpenVINO, ExecuTorch).")
+              "checked against PyTorch in its own runtime (ONNX Runtime, OpenVINO, ExecuTorch)."
+            + (OPENVINO_PRECISION_NOTE if any(e["format"] == "openvino" for e in exports) else ""))
     parts.append("## Files\n\n" + "\n".join(f"- `{f}`" for f in files))
     licence = record["license"].lower()
     parts.append(f"## Licence\n\n`{licence}`" + (

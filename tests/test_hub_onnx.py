@@ -41,6 +41,7 @@ def test_publish_with_onnx_exports_the_published_weights(tmp_path):
     assert "onnx" in front_matter(repo / "README.md")["tags"]
     card = (repo / "README.md").read_text()
     assert f"| `onnx/model.onnx` | onnx | fp32 | {sidecar['opset']} |" in card and sidecar["sha256"] in card
+    assert "INFERENCE_PRECISION_HINT" not in card  # the OpenVINO note only where there is an IR
 
 
 def test_publish_with_openvino_and_executorch_adds_both_checked_artefacts(tmp_path):
@@ -71,3 +72,4 @@ def test_publish_with_openvino_and_executorch_adds_both_checked_artefacts(tmp_pa
     card = (repo / "README.md").read_text()
     for row in report["exports"]:
         assert f"| `{row['file']}` | {row['format']} | fp32 |" in card and row["sha256"] in card
+    assert '`{"INFERENCE_PRECISION_HINT": "f32"}`' in card  # how to run the IR as it was checked
