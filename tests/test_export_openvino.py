@@ -43,6 +43,7 @@ def test_fp32_ir_carries_the_metadata_and_matches_pytorch(fp32_ir):
 
     sidecar = json.loads((folder / "model.json").read_text())
     assert sidecar["format"] == "anas_zoo.openvino/1" and sidecar["file"] == "model.xml"
+    assert sidecar["validation"]["compile_config"] == CHECK_CONFIG  # float32, as checked (not the bf16 default)
     metadata = read_metadata(folder / "model.xml")
     assert metadata == sidecar["metadata"] == report.metadata
     assert metadata["model_name"] == BUNDLED and metadata["weights"].startswith("pretrained")

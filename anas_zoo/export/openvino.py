@@ -192,6 +192,7 @@ def to_openvino(
             report.validation = check_runtime(
                 runner(saved), runner(fp32_model), net, report, atol=atol, real=real, eval_data=eval_data,
                 eval_samples=eval_samples, structure=_structure_problems(saved, report.metadata, net.resolution, net.num_classes))
+            report.validation["compile_config"] = dict(CHECK_CONFIG)  # how to compile it to get these numbers
             report.passed = report.validation["passed"]
         staged = {staged_xml: xml, staged_xml.with_suffix(".bin"): bin_}
         return publish(report, staged, SIDECAR_FORMAT, keep_failed, runtime_failure("OpenVINO"), start)
