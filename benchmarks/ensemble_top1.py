@@ -15,6 +15,7 @@ import json
 
 import torch
 
+from anas_zoo.evaluate import accuracy
 from anas_zoo.pretrained_cfg import resolve_data_config
 from anas_zoo.train.data import cifar10_loader, load_cifar10
 from anas_zoo.zoo import load_weight_set
@@ -36,7 +37,7 @@ def ensemble(weights: list[str], test: tuple[torch.Tensor, torch.Tensor]) -> dic
     probs = [probabilities(w, test) for w in weights]
 
     def top1(p: torch.Tensor) -> float:
-        return round((p.argmax(1) == labels).double().mean().item() * 100, 2)
+        return round(accuracy(lambda scores: scores, [(p, labels)])["top1"], 2)
 
     return {"images": len(labels), "top1": {w: top1(p) for w, p in zip(weights, probs)},
             "ensemble_top1": top1(torch.stack(probs).mean(0))}
