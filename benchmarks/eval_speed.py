@@ -50,18 +50,18 @@ def main() -> None:
         to_onnx(args.model, onnx_path, check=False)
         session = ort_session(onnx_path, threads=args.threads)
         folded = optimize_for_inference(model)
-        ways = {
-            "channels_last": model.to(memory_format=torch.channels_last),
-            "folded": folded,
-            "ort": lambda x: torch.from_numpy(session.run(None, {INPUT_NAME: x.contiguous().numpy()})[0]),
+        ways = {  # name: (predict, whether it takes channels_last batches: the PyTorch ones do)
+            "channels_last": (model.to(memory_format=torch.channels_last), True),
+            "folded": (folded, True),
+            "ort": (lambda x: torch.from_numpy(session.run(None, {INPUT_NAME: x.contiguous().numpy()})[0]), False),
         }
         if importlib.util.find_spec("openvino"):
             run_openvino = openvino_runner(onnx_path, threads=args.threads)
-            ways["openvino"] = lambda x: torch.from_numpy(run_openvino(x.contiguous().numpy()))
+            ways["openvino"] = (lambda x: torch.from_numpy(run_openvino(x.contiguous().numpy())), False)
         rows = []
-        for way, predict in ways.items():
+        for way, (predict, channels_last) in ways.items():
             batches, _ = eval_batches(config, data, "test", batch_size=args.batch, limit=args.samples)
-            if way not in ("ort", "openvino"):
+            if channels_last:
                 batches = ((x.contiguous(memory_format=torch.channels_last), y) for x, y in batches)
             start = time.perf_counter()
             result = accuracy(predict, batches)
